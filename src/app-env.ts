@@ -1,0 +1,26 @@
+// The Hono environment shared by every route: bindings, per-request variables, and the
+// outside services the app depends on (passed in, so tests give fakes without mocking).
+import type { Bindings, Config } from "./env";
+import type { Logger } from "./http/log";
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface AppDeps {
+  clock: Clock;
+}
+
+export type AppEnv = {
+  Bindings: Bindings;
+  Variables: {
+    requestId: string;
+    config: Config;
+    log: Logger;
+    deps: AppDeps;
+    /** Set by handlers once known, so the request log line carries it. */
+    callSid?: string;
+  };
+};

@@ -1,0 +1,82 @@
+// createApp(): the one place that assembles middleware, error handling, routes and the
+// OpenAPI document, so the Worker and the tests run exactly the same app.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { type AppDeps, type AppEnv, systemClock } from "./app-env";
+import { ConfigurationError, readConfig } from "./env";
+import { healthRoutes } from "./health/routes";
+import { jsonBodyOnly } from "./http/body";
+import { AppError, renderError } from "./http/errors";
+import { createLogger, describeError } from "./http/log";
+import { validationHook } from "./http/validation";
+import { transcriptionRoutes } from "./transcriptions/routes";
+
+export function createApp(overrides: Partial<AppDeps> = {}) {
+  const deps: AppDeps = { clock: systemClock, ...overrides };
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const startedAt = Date.now();
+    const log = createLogger({ request_id: c.get("requestId") });
+    c.set("log", log);
+    c.set("deps", deps);
+    await next();
+    log.info("request", {
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      duration_ms: Date.now() - startedAt,
+      ...(c.get("callSid") ? { call_sid: c.get("callSid") } : {}),
+    });
+  });
+  app.use(async (c, next) => {
+    c.set("config", readConfig(c.env ?? {}));
+    await next();
+  });
+  app.on(["POST", "PUT", "PATCH"], "*", jsonBodyOnly);
+
+  app.route("/", healthRoutes);
+  app.route("/", transcriptionRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "driver-calls",
+      version: "1.0.0",
+      description:
+        "Places ElevenLabs voice calls to truck drivers about safety violations, stores their transcripts keyed by our call_sid, and completes calls from ElevenLabs' post-call webhook.",
+    },
+  });
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "driver-calls API" }));
+
+  app.notFound((c) =>
+    renderError(c, new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`)),
+  );
+  app.onError((error, c) => {
+    if (error instanceof AppError) {
+      if (error.status >= 500) c.get("log")?.error("request_failed", describeError(error.cause ?? error));
+      return renderError(c, error);
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      // Hono's own 4xx (for example a JSON body its validator could not parse).
+      const code = error.status === 400 ? "invalid_json" : "invalid_request";
+      return renderError(c, new AppError(code, error.message, { status: error.status }));
+    }
+    if (error instanceof ConfigurationError) {
+      c.get("log")?.error("configuration_error", { reason: error.message });
+      return renderError(c, new AppError("configuration_error", "The service is not configured correctly."));
+    }
+    c.get("log")?.error("unhandled_error", describeError(error));
+    return renderError(c, new AppError("internal_error", "Something went wrong on our side."));
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,47 @@
+// Bearer-token auth. Tokens are compared in constant time (by HMAC-ing both sides, so the
+// comparison does not leak the length either), and a route whose token is not configured
+// refuses every request: failing open would expose the operator API or let anyone write
+// transcripts.
+import type { MiddlewareHandler } from "hono";
+import type { Config } from "../env";
+import type { AppEnv } from "../app-env";
+import { AppError } from "./errors";
+
+export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const key = await crypto.subtle.importKey(
+    "raw",
+    crypto.getRandomValues(new Uint8Array(32)),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const [macA, macB] = await Promise.all([
+    crypto.subtle.sign("HMAC", key, encoder.encode(a)),
+    crypto.subtle.sign("HMAC", key, encoder.encode(b)),
+  ]);
+  // workerd's crypto.subtle.timingSafeEqual compares equal-length buffers in constant time.
+  return crypto.subtle.timingSafeEqual(macA, macB);
+}
+
+type TokenName = "API_TOKEN" | "TRANSCRIPTION_WEBHOOK_TOKEN";
+
+export function requireBearerToken(tokenName: TokenName): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const expected = (c.get("config") as Config)[tokenName];
+    if (!expected) {
+      c.get("log").error("auth_not_configured", {
+        reason: `${tokenName} is not set: refusing every request to this route (fail closed)`,
+      });
+      throw unauthorized();
+    }
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
+    if (!match?.[1] || !(await timingSafeEqualStrings(match[1], expected))) throw unauthorized();
+    await next();
+  };
+}
+
+function unauthorized() {
+  return new AppError("unauthorized", "Missing or invalid credentials.");
+}

@@ -1,0 +1,45 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_SECRETS } from "./tests/setup/test-secrets";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // The Worker itself, inside workerd, against the embedded Postgres through the real
+        // Neon driver and the local Neon HTTP endpoint. Migrations applied in globalSetup.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                DATABASE_URL: inject("databaseUrl"),
+                NEON_HTTP_ENDPOINT: inject("neonHttpEndpoint"),
+                NEON_CONTROL_URL: inject("neonControlUrl"),
+                ...TEST_SECRETS,
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["tests/workers/**/*.test.ts"],
+          globalSetup: ["./tests/setup/workers-global-setup.ts"],
+          testTimeout: 30_000,
+          silent: "passed-only",
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // What must run in Node: migrations up and down, the local Neon HTTP endpoint.
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["tests/node/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
