@@ -42,6 +42,8 @@ export function describeError(error: unknown): LogFields {
     error_name: error.name,
     // A DrizzleQueryError's message holds the SQL and its params: log the cause instead.
     error: maskPhoneNumbersIn((cause ?? error).message.split("\nparams:")[0] ?? ""),
-    ...(cause && "code" in cause ? { sqlstate: String(cause.code) } : {}),
+    ...(cause && typeof (cause as { code?: unknown }).code === "string"
+      ? { sqlstate: (cause as { code: string }).code }
+      : {}),
   };
 }
