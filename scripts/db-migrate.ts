@@ -14,7 +14,9 @@ if (!databaseUrl) {
 console.log(`Migrating ${redactUrl(databaseUrl)}`);
 try {
   // NOTICEs (e.g. the backfill's row count) and each applied tag arrive through log.
-  const { applied } = await applyMigrations(databaseUrl, { log: (line) => console.log(`  ${line}`) });
+  const { applied } = await applyMigrations(databaseUrl, {
+    log: (line) => console.log(`  ${line}`),
+  });
   console.log(
     applied.length === 0
       ? "Nothing to apply: the database is up to date."

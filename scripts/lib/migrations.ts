@@ -92,7 +92,8 @@ async function connect(databaseUrl: string, log?: (line: string) => void): Promi
   const client = new pg.Client({ connectionString: databaseUrl });
   // RAISE NOTICE reaches the client as a "notice" event, not as part of a query result.
   client.on("notice", (notice) => {
-    if (!MIGRATOR_CHATTER.has(notice.message)) log?.(`NOTICE: ${notice.message}`);
+    const message = notice.message ?? "";
+    if (!MIGRATOR_CHATTER.has(message)) log?.(`NOTICE: ${message}`);
   });
   await client.connect();
   return client;

@@ -3,6 +3,7 @@
 import { sql } from "drizzle-orm";
 import {
   check,
+  foreignKey,
   index,
   integer,
   pgTable,
@@ -11,6 +12,7 @@ import {
   timestamp,
   uniqueIndex,
   unique,
+  uuid,
   varchar,
 } from "drizzle-orm/pg-core";
 
@@ -40,15 +42,22 @@ export const calls = pgTable(
      * `UPDATE ... RETURNING` under the row lock, see src/transcriptions/save-transcription.ts.
      */
     lastSequenceNumber: integer("last_sequence_number").notNull().default(0),
+    /**
+     * The POST /calls/batch request that wrote the row: makes a retried batch INSERT after a
+     * lost answer return the rows it already wrote instead of writing them twice.
+     */
+    batchId: uuid("batch_id"),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
   },
   (table) => [
+    index("idx_calls_batch_id").on(table.batchId).where(sql`batch_id IS NOT NULL`),
     unique("uq_calls_call_sid").on(table.callSid),
     index("idx_calls_call_sid").on(table.callSid),
     index("idx_calls_call_sid_status").on(table.callSid, table.status),
     // Newest-first listing with keyset pagination (GET /calls) and the reconciler's scan.
-    index("idx_calls_created_at_id").on(table.createdAt.desc(), table.id.desc()),
+    // Plain DESC (NULLS FIRST) as 0005 creates it: the planner uses it for ORDER BY ... DESC.
+    index("idx_calls_created_at_id").on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index("idx_calls_status_created_at").on(table.status, table.createdAt),
     check("ck_calls_status", sql`${table.status} IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')`),
   ],
@@ -58,9 +67,7 @@ export const callTranscriptions = pgTable(
   "call_transcriptions",
   {
     id: serial("id").primaryKey(),
-    conversationId: varchar("conversation_id", { length: 255 })
-      .notNull()
-      .references(() => calls.conversationId),
+    conversationId: varchar("conversation_id", { length: 255 }).notNull(),
     speaker: varchar("speaker", { length: 20 }).$type<Speaker>().notNull(),
     message: text("message").notNull(),
     timestamp: timestamptz("timestamp").notNull(),
@@ -79,6 +86,12 @@ export const callTranscriptions = pgTable(
       table.sequenceNumber,
     ),
     uniqueIndex("uq_call_transcriptions_utterance").on(table.conversationId, table.utteranceKey),
+    // Postgres's default name, as the legacy schema (0000) created it.
+    foreignKey({
+      name: "call_transcriptions_conversation_id_fkey",
+      columns: [table.conversationId],
+      foreignColumns: [calls.conversationId],
+    }),
   ],
 );
 
