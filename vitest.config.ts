@@ -4,6 +4,8 @@ import { TEST_SECRETS } from "./tests/setup/test-secrets";
 
 export default defineConfig({
   test: {
+    // Request logs of passing tests are noise; a failing test still shows its own.
+    silent: "passed-only",
     projects: [
       {
         // The Worker itself, inside workerd, against the embedded Postgres through the real
@@ -16,6 +18,8 @@ export default defineConfig({
                 DATABASE_URL: inject("databaseUrl"),
                 NEON_HTTP_ENDPOINT: inject("neonHttpEndpoint"),
                 NEON_CONTROL_URL: inject("neonControlUrl"),
+                SIMULATOR_URL: inject("simulatorUrl"),
+                ELEVENLABS_API_BASE_URL: inject("simulatorUrl"),
                 ...TEST_SECRETS,
               },
             },
@@ -26,7 +30,6 @@ export default defineConfig({
           include: ["tests/workers/**/*.test.ts"],
           globalSetup: ["./tests/setup/workers-global-setup.ts"],
           testTimeout: 30_000,
-          silent: "passed-only",
           hookTimeout: 60_000,
         },
       },

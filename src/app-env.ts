@@ -1,5 +1,7 @@
 // The Hono environment shared by every route: bindings, per-request variables, and the
 // outside services the app depends on (passed in, so tests give fakes without mocking).
+
+import type { ElevenLabsClient } from "./elevenlabs/client";
 import type { Bindings, Config } from "./env";
 import type { Logger } from "./http/log";
 
@@ -11,6 +13,8 @@ export const systemClock: Clock = { now: () => new Date() };
 
 export interface AppDeps {
   clock: Clock;
+  /** The ElevenLabs client for a request's configuration (tests pass a fake or the simulator). */
+  elevenLabs: (config: Config) => ElevenLabsClient;
 }
 
 export type AppEnv = {

@@ -5,6 +5,10 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { type AppDeps, type AppEnv, systemClock } from "./app-env";
+import { callReadRoutes } from "./calls/read-routes";
+import { callRoutes } from "./calls/routes";
+import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
+import { postCallRoutes } from "./elevenlabs/post-call-routes";
 import { ConfigurationError, readConfig } from "./env";
 import { healthRoutes } from "./health/routes";
 import { jsonBodyOnly } from "./http/body";
@@ -14,7 +18,11 @@ import { validationHook } from "./http/validation";
 import { transcriptionRoutes } from "./transcriptions/routes";
 
 export function createApp(overrides: Partial<AppDeps> = {}) {
-  const deps: AppDeps = { clock: systemClock, ...overrides };
+  const deps: AppDeps = {
+    clock: systemClock,
+    elevenLabs: elevenLabsClientFromConfig,
+    ...overrides,
+  };
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use(requestId());
@@ -40,6 +48,9 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
 
   app.route("/", healthRoutes);
   app.route("/", transcriptionRoutes);
+  app.route("/", callRoutes);
+  app.route("/", callReadRoutes);
+  app.route("/", postCallRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -61,7 +72,8 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   );
   app.onError((error, c) => {
     if (error instanceof AppError) {
-      if (error.status >= 500) c.get("log")?.error("request_failed", describeError(error.cause ?? error));
+      if (error.status >= 500)
+        c.get("log")?.error("request_failed", describeError(error.cause ?? error));
       return renderError(c, error);
     }
     if (error instanceof HTTPException && error.status < 500) {
@@ -71,7 +83,10 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
     }
     if (error instanceof ConfigurationError) {
       c.get("log")?.error("configuration_error", { reason: error.message });
-      return renderError(c, new AppError("configuration_error", "The service is not configured correctly."));
+      return renderError(
+        c,
+        new AppError("configuration_error", "The service is not configured correctly."),
+      );
     }
     c.get("log")?.error("unhandled_error", describeError(error));
     return renderError(c, new AppError("internal_error", "Something went wrong on our side."));

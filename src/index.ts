@@ -1,9 +1,49 @@
-// The Worker entry point.
+// The Worker entry point: the HTTP app, and the cron-triggered reconciler.
 import { createApp } from "./app";
-import type { Bindings } from "./env";
+import { type AppDeps, systemClock } from "./app-env";
+import { createDatabase } from "./db/client";
+import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
+import { type Bindings, readConfig } from "./env";
+import { createLogger } from "./http/log";
+import { reconcileStuckCalls } from "./reconciler/reconcile";
 
-const app = createApp();
+export function createWorker(overrides: Partial<AppDeps> = {}) {
+  const deps: AppDeps = {
+    clock: systemClock,
+    elevenLabs: elevenLabsClientFromConfig,
+    ...overrides,
+  };
+  const app = createApp(deps);
+  return {
+    fetch: app.fetch,
+    async scheduled(controller, env, ctx) {
+      const log = createLogger({
+        cron: controller.cron,
+        scheduled_time: new Date(controller.scheduledTime).toISOString(),
+      });
+      const run = async () => {
+        const config = readConfig(env);
+        if (!config.DATABASE_URL) {
+          log.error("reconciler_not_configured", { reason: "DATABASE_URL is not set" });
+          return;
+        }
+        const report = await reconcileStuckCalls({
+          db: createDatabase(config.DATABASE_URL, config.NEON_HTTP_ENDPOINT),
+          elevenLabs: deps.elevenLabs(config),
+          clock: deps.clock,
+          log,
+        });
+        log.info("reconciler_run", { ...report });
+      };
+      ctx.waitUntil(
+        run().catch((error: unknown) =>
+          log.error("reconciler_failed", {
+            error: error instanceof Error ? error.message : String(error),
+          }),
+        ),
+      );
+    },
+  } satisfies ExportedHandler<Bindings>;
+}
 
-export default {
-  fetch: app.fetch,
-} satisfies ExportedHandler<Bindings>;
+export default createWorker();

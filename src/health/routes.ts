@@ -5,7 +5,9 @@ import { databaseOf } from "../db/context";
 import { withDbRetry } from "../db/retry";
 import { describeError } from "../http/log";
 
-const healthySchema = z.object({ status: z.literal("ok"), database: z.literal("ok") }).openapi("Health");
+const healthySchema = z
+  .object({ status: z.literal("ok"), database: z.literal("ok") })
+  .openapi("Health");
 const unhealthySchema = z
   .object({
     status: z.literal("unavailable"),
@@ -20,8 +22,14 @@ export const healthRoute = createRoute({
   tags: ["health"],
   summary: "Liveness and database reachability (runs a query)",
   responses: {
-    200: { description: "The service and its database answer", content: { "application/json": { schema: healthySchema } } },
-    503: { description: "The database does not answer", content: { "application/json": { schema: unhealthySchema } } },
+    200: {
+      description: "The service and its database answer",
+      content: { "application/json": { schema: healthySchema } },
+    },
+    503: {
+      description: "The database does not answer",
+      content: { "application/json": { schema: unhealthySchema } },
+    },
   },
 });
 

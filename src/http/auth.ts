@@ -3,8 +3,8 @@
 // refuses every request: failing open would expose the operator API or let anyone write
 // transcripts.
 import type { MiddlewareHandler } from "hono";
-import type { Config } from "../env";
 import type { AppEnv } from "../app-env";
+import type { Config } from "../env";
 import { AppError } from "./errors";
 
 export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {

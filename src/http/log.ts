@@ -22,7 +22,10 @@ export function maskPhoneNumbersIn(text: string): string {
   return text.replace(PHONE_NUMBER, (match) => maskPhoneNumber(match.replace(/\D/g, "")));
 }
 
-export function createLogger(base: LogFields = {}, sink: (line: string) => void = console.log): Logger {
+export function createLogger(
+  base: LogFields = {},
+  sink: (line: string) => void = console.log,
+): Logger {
   const write = (level: string, event: string, fields: LogFields = {}) => {
     sink(JSON.stringify({ level, event, time: new Date().toISOString(), ...base, ...fields }));
   };
@@ -42,8 +45,11 @@ export function describeError(error: unknown): LogFields {
     error_name: error.name,
     // A DrizzleQueryError's message holds the SQL and its params: log the cause instead.
     error: maskPhoneNumbersIn((cause ?? error).message.split("\nparams:")[0] ?? ""),
-    ...(cause && typeof (cause as { code?: unknown }).code === "string"
-      ? { sqlstate: (cause as { code: string }).code }
-      : {}),
+    ...sqlStateOf(cause),
   };
+}
+
+function sqlStateOf(error: unknown): LogFields {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? { sqlstate: code } : {};
 }

@@ -31,5 +31,8 @@ export function errorResponses<S extends 400 | 401 | 404 | 413 | 415 | 503>(...s
         content: { "application/json": { schema: errorSchema } },
       },
     ]),
-  ) as Record<S, { description: string; content: { "application/json": { schema: typeof errorSchema } } }>;
+  ) as Record<
+    S,
+    { description: string; content: { "application/json": { schema: typeof errorSchema } } }
+  >;
 }

@@ -9,9 +9,12 @@ const ISO_WITHOUT_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 function isRealInstant(value: string): boolean {
   const match = ISO_WITH_ZONE.exec(value);
   if (!match) return false;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((part) => Number(part ?? 0));
+  const [year, month, day, hour, minute, second] = match
+    .slice(1, 7)
+    .map((part) => Number(part ?? 0));
   const offset = match[7] ?? "Z";
-  const offsetOk = offset.toUpperCase() === "Z" || Number(offset.replace(":", "").slice(1, 3)) <= 23;
+  const offsetOk =
+    offset.toUpperCase() === "Z" || Number(offset.replace(":", "").slice(1, 3)) <= 23;
   const date = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1));
   return (
     offsetOk &&

@@ -16,7 +16,7 @@ export function describeIssues(issues: readonly Issue[]) {
   }));
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the hook serves every route's schema.
+// Typed loosely on purpose: the one hook serves every route's schema.
 export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
   if (result.success) return;
   const details = describeIssues(result.error.issues);

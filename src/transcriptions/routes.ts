@@ -39,7 +39,10 @@ export const transcriptionRoute = createRoute({
   security: [{ bearerAuth: [] }],
   middleware: [requireBearerToken("TRANSCRIPTION_WEBHOOK_TOKEN")] as const,
   request: {
-    body: { content: { "application/json": { schema: transcriptionRequestSchema } }, required: true },
+    body: {
+      content: { "application/json": { schema: transcriptionRequestSchema } },
+      required: true,
+    },
   },
   responses: {
     200: {
@@ -50,45 +53,48 @@ export const transcriptionRoute = createRoute({
   },
 });
 
-export const transcriptionRoutes = new OpenAPIHono<AppEnv>().openapi(transcriptionRoute, async (c) => {
-  const body = c.req.valid("json");
-  c.set("callSid", body.call_sid);
-  const result = await saveTranscription(databaseOf(c), {
-    callSid: body.call_sid,
-    speaker: body.speaker,
-    message: body.message,
-    timestamp: new Date(body.timestamp),
-  });
-  const log = c.get("log").with({ call_sid: body.call_sid });
-  if (result.kind === "call_not_found") {
-    log.warn("transcription_call_not_found");
-    throw new AppError("call_not_found", `No call has call_sid ${body.call_sid}.`, {
-      details: { call_sid: body.call_sid },
+export const transcriptionRoutes = new OpenAPIHono<AppEnv>().openapi(
+  transcriptionRoute,
+  async (c) => {
+    const body = c.req.valid("json");
+    c.set("callSid", body.call_sid);
+    const result = await saveTranscription(databaseOf(c), {
+      callSid: body.call_sid,
+      speaker: body.speaker,
+      message: body.message,
+      timestamp: new Date(body.timestamp),
     });
-  }
-  if (result.kind === "conversation_not_started") {
-    log.warn("transcription_conversation_not_started");
-    throw new AppError(
-      "conversation_not_started",
-      `Call ${body.call_sid} exists but its ElevenLabs conversation has not started (no conversation_id yet).`,
-      { details: { call_sid: body.call_sid } },
-    );
-  }
-  log.info(result.duplicate ? "transcription_duplicate" : "transcription_saved", {
-    conversation_id: result.conversationId,
-    transcription_id: result.transcriptionId,
-    sequence_number: result.sequenceNumber,
-  });
-  return c.json(
-    {
-      status: "success" as const,
-      message: `Transcription saved for call_sid ${body.call_sid}`,
-      call_sid: body.call_sid,
+    const log = c.get("log").with({ call_sid: body.call_sid });
+    if (result.kind === "call_not_found") {
+      log.warn("transcription_call_not_found");
+      throw new AppError("call_not_found", `No call has call_sid ${body.call_sid}.`, {
+        details: { call_sid: body.call_sid },
+      });
+    }
+    if (result.kind === "conversation_not_started") {
+      log.warn("transcription_conversation_not_started");
+      throw new AppError(
+        "conversation_not_started",
+        `Call ${body.call_sid} exists but its ElevenLabs conversation has not started (no conversation_id yet).`,
+        { details: { call_sid: body.call_sid } },
+      );
+    }
+    log.info(result.duplicate ? "transcription_duplicate" : "transcription_saved", {
       conversation_id: result.conversationId,
       transcription_id: result.transcriptionId,
       sequence_number: result.sequenceNumber,
-      duplicate: result.duplicate,
-    },
-    200,
-  );
-});
+    });
+    return c.json(
+      {
+        status: "success" as const,
+        message: `Transcription saved for call_sid ${body.call_sid}`,
+        call_sid: body.call_sid,
+        conversation_id: result.conversationId,
+        transcription_id: result.transcriptionId,
+        sequence_number: result.sequenceNumber,
+        duplicate: result.duplicate,
+      },
+      200,
+    );
+  },
+);

@@ -105,7 +105,10 @@ export async function saveTranscription(
     );
     row = result.rows[0];
   } catch (error) {
-    if (sqlState(error) !== "23505" || violatedConstraint(error) !== "uq_call_transcriptions_utterance") {
+    if (
+      sqlState(error) !== "23505" ||
+      violatedConstraint(error) !== "uq_call_transcriptions_utterance"
+    ) {
       throw error;
     }
     return findRacedDuplicate(db, utterance, retry);

@@ -1,7 +1,8 @@
 // Test data: each test makes its own calls with fresh ids instead of sharing seed rows.
+
+import { TEST_SECRETS } from "../setup/test-secrets";
 import { testSql } from "./sql";
 import { jsonRequest } from "./worker";
-import { TEST_SECRETS } from "../setup/test-secrets";
 
 let counter = 0;
 
@@ -32,7 +33,13 @@ export async function insertTestCall(
   const rows = await testSql.query(
     `INSERT INTO calls (call_sid, driver_id, conversation_id, status, call_start_time, created_at, updated_at)
      VALUES ($1, $2, $3, $4, now(), $5, $5) RETURNING id`,
-    [callSid, driverId, conversationId, options.status ?? "IN_PROGRESS", (options.createdAt ?? new Date()).toISOString()],
+    [
+      callSid,
+      driverId,
+      conversationId,
+      options.status ?? "IN_PROGRESS",
+      (options.createdAt ?? new Date()).toISOString(),
+    ],
   );
   return { id: (rows[0] as { id: number }).id, callSid, driverId, conversationId };
 }
@@ -54,7 +61,11 @@ export function transcriptionRequest(
   });
 }
 
-export function utterance(callSid: string, n: number, speaker: "agent" | "user" = n % 2 ? "agent" : "user") {
+export function utterance(
+  callSid: string,
+  n: number,
+  speaker: "agent" | "user" = n % 2 ? "agent" : "user",
+) {
   return {
     call_sid: callSid,
     speaker,
@@ -79,6 +90,8 @@ export async function transcriptRows(conversationId: string) {
 }
 
 export async function countTranscriptionRows(): Promise<number> {
-  const rows = (await testSql.query("SELECT count(*)::int AS n FROM call_transcriptions")) as { n: number }[];
+  const rows = (await testSql.query("SELECT count(*)::int AS n FROM call_transcriptions")) as {
+    n: number;
+  }[];
   return rows[0]?.n ?? 0;
 }

@@ -1,8 +1,9 @@
 // Calling the Worker inside workerd, and steering the local Neon HTTP endpoint.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../../src/index";
+import { neonConfig } from "@neondatabase/serverless";
 import type { ControlRequest } from "../../scripts/lib/neon-http-endpoint";
+import worker from "../../src/index";
 
 export interface TestEnv {
   DATABASE_URL: string;
@@ -11,6 +12,7 @@ export interface TestEnv {
   API_TOKEN: string;
   TRANSCRIPTION_WEBHOOK_TOKEN: string;
   ELEVENLABS_WEBHOOK_SECRET: string;
+  SIMULATOR_URL: string;
   [key: string]: string | undefined;
 }
 
@@ -34,6 +36,8 @@ export function scopedDatabaseUrl(scope: string): string {
 export interface CallOptions {
   scope?: string;
   env?: Partial<TestEnv>;
+  /** A Worker built with other dependencies (createWorker({...})); the default export otherwise. */
+  worker?: Pick<typeof worker, "fetch">;
 }
 
 /** Sends a request through the Worker's fetch handler, inside workerd. */
@@ -44,8 +48,16 @@ export async function callWorker(request: Request, options: CallOptions = {}): P
     ...options.env,
   };
   const ctx = createExecutionContext();
-  const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, bindings, ctx);
+  const target = options.worker ?? worker;
+  const response = await target.fetch(
+    request as Request<unknown, IncomingRequestCfProperties>,
+    bindings,
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
+  // The Worker sets the driver's (isolate-global) fetchEndpoint from its env; a test that
+  // pointed it elsewhere must not leave the test's own SQL helper pointing there too.
+  neonConfig.fetchEndpoint = testEnv.NEON_HTTP_ENDPOINT;
   return response;
 }
 

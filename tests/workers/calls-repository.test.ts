@@ -77,7 +77,9 @@ describe("Call data functions", () => {
   it("getConversationIdFromCallSid: null for no call, a typed error before the conversation starts, then the id", async () => {
     const { callSid } = await newCall();
     expect(await getConversationIdFromCallSid(db, "EL_0_0_404")).toBeNull();
-    await expect(getConversationIdFromCallSid(db, callSid)).rejects.toBeInstanceOf(ConversationNotStartedError);
+    await expect(getConversationIdFromCallSid(db, callSid)).rejects.toBeInstanceOf(
+      ConversationNotStartedError,
+    );
     await updateConversationId(db, callSid, `conv_${callSid}`);
     expect(await getConversationIdFromCallSid(db, callSid)).toBe(`conv_${callSid}`);
   });

@@ -1,10 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  insertTestCall,
-  transcriptionRequest,
-  transcriptRows,
-  utterance,
-} from "../support/calls";
+import { insertTestCall, transcriptionRequest, transcriptRows, utterance } from "../support/calls";
 import { testSql } from "../support/sql";
 import { callWorker, neonControl, newScope, readError, statementsSent } from "../support/worker";
 
@@ -56,9 +51,12 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
   it("numbers three utterances 1, 2, 3", async () => {
     const call = await insertTestCall();
     const numbers: number[] = [];
-    for (const n of [1, 2, 3]) numbers.push((await deliver(utterance(call.callSid, n))).body.sequence_number);
+    for (const n of [1, 2, 3])
+      numbers.push((await deliver(utterance(call.callSid, n))).body.sequence_number);
     expect(numbers).toEqual([1, 2, 3]);
-    expect((await transcriptRows(call.conversationId ?? "")).map((row) => row.sequence_number)).toEqual([1, 2, 3]);
+    expect(
+      (await transcriptRows(call.conversationId ?? "")).map((row) => row.sequence_number),
+    ).toEqual([1, 2, 3]);
   });
 
   it("stores an offset timestamp as the same instant", async () => {
@@ -85,7 +83,9 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
     expect(response.status).toBe(400);
     expect((await readError(response)).error.code).toBe("conversation_not_started");
     expect(await statementsSent(scope)).toHaveLength(1);
-    const rows = await testSql.query("SELECT last_sequence_number FROM calls WHERE id = $1", [call.id]);
+    const rows = await testSql.query("SELECT last_sequence_number FROM calls WHERE id = $1", [
+      call.id,
+    ]);
     expect(rows[0]).toEqual({ last_sequence_number: 0 });
   });
 
@@ -119,7 +119,10 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
     const call = await insertTestCall();
     await deliver(utterance(call.callSid, 1, "agent"));
     const otherSpeaker = await deliver(utterance(call.callSid, 1, "user"));
-    const otherInstant = await deliver({ ...utterance(call.callSid, 1, "agent"), timestamp: "2026-11-23T15:00:00Z" });
+    const otherInstant = await deliver({
+      ...utterance(call.callSid, 1, "agent"),
+      timestamp: "2026-11-23T15:00:00Z",
+    });
     expect([otherSpeaker.body.sequence_number, otherInstant.body.sequence_number]).toEqual([2, 3]);
   });
 
@@ -144,23 +147,31 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
 
   it("stores one row when the same utterance arrives many times at once", async () => {
     const call = await insertTestCall();
-    const results = await Promise.all(Array.from({ length: 10 }, () => deliver(utterance(call.callSid, 7))));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => deliver(utterance(call.callSid, 7))),
+    );
     expect(results.every((result) => result.status === 200)).toBe(true);
     expect(results.filter((result) => !result.body.duplicate)).toHaveLength(1);
     expect(new Set(results.map((result) => result.body.transcription_id)).size).toBe(1);
     expect(await transcriptRows(call.conversationId ?? "")).toHaveLength(1);
-    const [counter] = await testSql.query("SELECT last_sequence_number FROM calls WHERE id = $1", [call.id]);
+    const [counter] = await testSql.query("SELECT last_sequence_number FROM calls WHERE id = $1", [
+      call.id,
+    ]);
     expect(counter).toEqual({ last_sequence_number: 1 });
   });
 
   it("keeps two calls' numbering apart when their deliveries interleave", async () => {
     const [a, b] = await Promise.all([insertTestCall(), insertTestCall()]);
     if (!a || !b) throw new Error("calls not created");
-    const deliveries = Array.from({ length: 20 }, (_, i) => deliver(utterance((i % 2 ? a : b).callSid, i + 1)));
+    const deliveries = Array.from({ length: 20 }, (_, i) =>
+      deliver(utterance((i % 2 ? a : b).callSid, i + 1)),
+    );
     await Promise.all(deliveries);
     for (const call of [a, b]) {
       const rows = await transcriptRows(call.conversationId ?? "");
-      expect(rows.map((row) => row.sequence_number)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(rows.map((row) => row.sequence_number)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
     }
   });
 
@@ -206,8 +217,12 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
     // an index exists and is usable for this predicate.
     const [, plan] = await testSql.transaction([
       testSql.query("SET LOCAL enable_seqscan = off"),
-      testSql.query("EXPLAIN SELECT id, conversation_id FROM calls WHERE call_sid = $1", [call.callSid]),
+      testSql.query("EXPLAIN SELECT id, conversation_id FROM calls WHERE call_sid = $1", [
+        call.callSid,
+      ]),
     ]);
-    expect(JSON.stringify(plan)).toMatch(/Index (Only )?Scan using (uq_calls_call_sid|idx_calls_call_sid)/);
+    expect(JSON.stringify(plan)).toMatch(
+      /Index (Only )?Scan using (uq_calls_call_sid|idx_calls_call_sid)/,
+    );
   });
 });
