@@ -18,10 +18,7 @@ const TOP_FILES = 8;
 const UPLOADED = new Set([".js", ".mjs", ".cjs", ".wasm", ".bin", ".txt", ".html"]);
 
 interface Metafile {
-  outputs: Record<
-    string,
-    { bytes: number; entryPoint?: string; inputs: Record<string, { bytesInOutput: number }> }
-  >;
+  outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;

@@ -98,7 +98,7 @@ async function failCall(db: Database, reference: CallReference, failureReason: s
  * A turn counts as stored when a stored row has the same speaker and message; repeated
  * words are matched occurrence by occurrence ("OK" said three times, stored once: two are
  * appended). Runs as a batch (one HTTP request, one transaction): the first statement locks
- * the Call row, so live transcription webhooks for this call wait (they bump the same row's
+ * the Call row (an UPDATE), so live transcription webhooks for this call wait (they bump the same row's
  * counter), and the second statement, which takes a fresh snapshot after the lock, sees
  * every row they committed before it. Nothing is appended twice, and numbering stays 1..N.
  */
@@ -116,18 +116,17 @@ async function completeCall(
   }));
   const [, finished] = await withDbRetry(() =>
     db.batch([
-      db.execute(sql`SELECT id FROM calls WHERE ${findCall(reference)} FOR UPDATE`),
+      // Locks the Call, and stores the conversation_id when the batch could not (the report
+      // carries it). Its own statement: the insert below must see it for the foreign key.
+      db.execute(sql`
+        UPDATE calls SET conversation_id = coalesce(calls.conversation_id, ${reference.conversationId})
+        WHERE calls.id = (SELECT id FROM calls WHERE ${findCall(reference)} ORDER BY id LIMIT 1)
+        RETURNING calls.id
+      `),
       db.execute<FinishRow>(sql`
         WITH target AS (
-          SELECT id, call_sid, coalesce(conversation_id, ${reference.conversationId}) AS conversation_id,
-                 ${OPEN_CALL} AS was_open
+          SELECT id, call_sid, conversation_id, ${OPEN_CALL} AS was_open
           FROM calls WHERE ${findCall(reference)} ORDER BY id LIMIT 1
-        ),
-        started AS (
-          -- The batch may have failed to store the conversation_id: the report carries it.
-          UPDATE calls SET conversation_id = target.conversation_id
-          FROM target WHERE calls.id = target.id AND calls.conversation_id IS NULL
-          RETURNING calls.id
         ),
         turns AS (
           SELECT t.ord, t.speaker, t.message, t.ts,

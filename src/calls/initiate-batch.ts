@@ -155,6 +155,8 @@ export async function initiateBatch(options: {
   elevenLabs: ElevenLabsClient;
   drivers: readonly DriverToCall[];
   concurrency: number;
+  /** Sent as a `secret__` dynamic variable: ElevenLabs puts it in the webhook tool's header. */
+  transcriptionWebhookToken?: string;
   clock: Clock;
   log: Logger;
 }): Promise<BatchResult> {
@@ -180,6 +182,10 @@ export async function initiateBatch(options: {
         driver_id: driver.driver_id,
         driver_name: driver.driver_name,
         violations_summary: violationsSummary(driver.violations),
+        // `secret__` variables go only into tool headers, never to the LLM or its transcript.
+        ...(options.transcriptionWebhookToken
+          ? { secret__transcription_webhook_token: `Bearer ${options.transcriptionWebhookToken}` }
+          : {}),
       },
     });
     if (outcome.ok) {

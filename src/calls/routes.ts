@@ -40,6 +40,7 @@ export const callRoutes = new OpenAPIHono<AppEnv>().openapi(batchRoute, async (c
     elevenLabs,
     drivers,
     concurrency: config.CALL_CONCURRENCY,
+    transcriptionWebhookToken: config.TRANSCRIPTION_WEBHOOK_TOKEN,
     clock: deps.clock,
     log: c.get("log"),
   });

@@ -46,8 +46,9 @@ export async function reconcileStuckCalls(options: {
   );
   const interrupted = await withDbRetry(() =>
     db.execute<{ call_sid: string }>(sql`
-      UPDATE calls SET status = 'FAILED', failure_reason = 'initiation_interrupted', updated_at = now()
-      WHERE id IN (
+      -- MATERIALIZED: the LIMIT is applied once. As a plain IN (subquery) the planner may
+      -- run the subquery again and update more rows than the limit.
+      WITH picked AS MATERIALIZED (
         SELECT id FROM calls
         WHERE status = 'IN_PROGRESS' AND conversation_id IS NULL
           AND created_at < ${initiationCutoff.toISOString()}::timestamptz
@@ -55,8 +56,10 @@ export async function reconcileStuckCalls(options: {
         LIMIT ${RECONCILER_LIMITS.callsPerRun}
         FOR UPDATE SKIP LOCKED
       )
-      AND status = 'IN_PROGRESS' AND conversation_id IS NULL
-      RETURNING call_sid
+      UPDATE calls SET status = 'FAILED', failure_reason = 'initiation_interrupted', updated_at = now()
+      FROM picked
+      WHERE calls.id = picked.id AND calls.status = 'IN_PROGRESS' AND calls.conversation_id IS NULL
+      RETURNING calls.call_sid
     `),
   );
   for (const row of interrupted.rows)

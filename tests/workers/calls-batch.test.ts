@@ -128,6 +128,8 @@ describe("POST /calls/batch", () => {
       call_sid: body.results[0]?.call_sid,
       driver_id: d.driver_id,
       driver_name: "Ana Ruiz",
+      // What the agent's webhook tool puts in its Authorization header.
+      secret__transcription_webhook_token: `Bearer ${TEST_SECRETS.TRANSCRIPTION_WEBHOOK_TOKEN}`,
     });
     expect(String(record?.dynamicVariables.violations_summary)).toContain("HOS_11H");
     expect(body.results[0]?.call_sid).toMatch(new RegExp(`^EL_${d.driver_id}_\\d{10}(_\\d+)?$`));

@@ -1,0 +1,203 @@
+// The scheduled reconciler, called as the cron trigger would call it. ElevenLabs is a fake
+// behind the client interface; the clock is fixed in the year 2000 so that only this file's
+// (backdated) calls are old enough to be touched while other files run in parallel.
+import {
+  createExecutionContext,
+  createScheduledController,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ConversationDetails, ElevenLabsClient } from "../../src/elevenlabs/client";
+import { ElevenLabsUnavailableError } from "../../src/elevenlabs/client";
+import { createWorker } from "../../src/index";
+import { transcriptRows } from "../support/calls";
+import { testSql } from "../support/sql";
+import { testEnv } from "../support/worker";
+
+const NOW = new Date("2000-06-01T12:00:00Z");
+const minutesAgo = (minutes: number) => new Date(NOW.getTime() - minutes * 60_000);
+
+class FakeElevenLabs implements ElevenLabsClient {
+  conversations = new Map<string, ConversationDetails | "down">();
+  asked: string[] = [];
+  async placeOutboundCall(): Promise<never> {
+    throw new Error("the reconciler never places calls");
+  }
+  async getConversation(conversationId: string) {
+    this.asked.push(conversationId);
+    const conversation = this.conversations.get(conversationId);
+    if (conversation === "down") throw new ElevenLabsUnavailableError("ElevenLabs answered 503");
+    return conversation ?? null;
+  }
+}
+
+async function runReconciler(fake: FakeElevenLabs) {
+  const worker = createWorker({ clock: { now: () => NOW }, elevenLabs: () => fake });
+  const ctx = createExecutionContext();
+  await worker.scheduled(
+    createScheduledController({ cron: "*/5 * * * *", scheduledTime: NOW.getTime() }),
+    testEnv,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+}
+
+let sequence = 0;
+async function insertCall(options: {
+  createdAt: Date;
+  conversationId: string | null;
+  status?: string;
+}) {
+  sequence += 1;
+  const callSid = `EL_${900_000_000 + Math.floor(Math.random() * 99_999_999)}_${946_684_800 + sequence}`;
+  await testSql.query(
+    `INSERT INTO calls (call_sid, driver_id, conversation_id, status, call_start_time, created_at, updated_at)
+     VALUES ($1, 7, $2, $3, $4, $4, $4)`,
+    [
+      callSid,
+      options.conversationId,
+      options.status ?? "IN_PROGRESS",
+      options.createdAt.toISOString(),
+    ],
+  );
+  return callSid;
+}
+
+async function call(callSid: string) {
+  const [row] = (await testSql.query(
+    "SELECT status, failure_reason, conversation_id, call_end_time FROM calls WHERE call_sid = $1",
+    [callSid],
+  )) as {
+    status: string;
+    failure_reason: string | null;
+    conversation_id: string | null;
+    call_end_time: Date | null;
+  }[];
+  return row;
+}
+
+function doneConversation(conversationId: string, callSid: string): ConversationDetails {
+  return {
+    conversation_id: conversationId,
+    status: "done",
+    transcript: [
+      { role: "agent", message: "Hello from the reconciler test.", time_in_call_secs: 0 },
+      { role: "user", message: "Hello.", time_in_call_secs: 2 },
+    ],
+    metadata: {
+      start_time_unix_secs: Math.floor(minutesAgo(40).getTime() / 1000),
+      call_duration_secs: 90,
+    },
+    dynamic_variables: { call_sid: callSid },
+  };
+}
+
+describe("the reconciler (scheduled)", () => {
+  it("fails calls that never got a conversation_id within 10 minutes, and leaves younger ones", async () => {
+    const stale = await insertCall({ createdAt: minutesAgo(11), conversationId: null });
+    const young = await insertCall({ createdAt: minutesAgo(9), conversationId: null });
+    await runReconciler(new FakeElevenLabs());
+    expect(await call(stale)).toMatchObject({
+      status: "FAILED",
+      failure_reason: "initiation_interrupted",
+    });
+    expect(await call(young)).toMatchObject({ status: "IN_PROGRESS", failure_reason: null });
+  });
+
+  it("finishes a call whose post-call webhook was lost, from ElevenLabs' conversation", async () => {
+    const conversationId = `conv_rec_${crypto.randomUUID()}`;
+    const callSid = await insertCall({ createdAt: minutesAgo(31), conversationId });
+    const fake = new FakeElevenLabs();
+    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    await runReconciler(fake);
+    const row = await call(callSid);
+    expect(row?.status).toBe("COMPLETED");
+    expect(new Date(row?.call_end_time ?? 0).getTime()).toBe(
+      Math.floor(minutesAgo(40).getTime() / 1000) * 1000 + 90_000,
+    );
+    expect(
+      (await transcriptRows(conversationId)).map((t) => [t.sequence_number, t.message]),
+    ).toEqual([
+      [1, "Hello from the reconciler test."],
+      [2, "Hello."],
+    ]);
+  });
+
+  it("leaves a call younger than 30 minutes alone, and does not even ask ElevenLabs", async () => {
+    const conversationId = `conv_rec_${crypto.randomUUID()}`;
+    const callSid = await insertCall({ createdAt: minutesAgo(29), conversationId });
+    const fake = new FakeElevenLabs();
+    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    await runReconciler(fake);
+    expect((await call(callSid))?.status).toBe("IN_PROGRESS");
+    expect(fake.asked).not.toContain(conversationId);
+  });
+
+  it("leaves calls as they were when ElevenLabs is down, and finishes them on a later run", async () => {
+    const conversationId = `conv_rec_${crypto.randomUUID()}`;
+    const callSid = await insertCall({ createdAt: minutesAgo(45), conversationId });
+    const fake = new FakeElevenLabs();
+    fake.conversations.set(conversationId, "down");
+    await runReconciler(fake);
+    expect(await call(callSid)).toMatchObject({ status: "IN_PROGRESS", failure_reason: null });
+    expect(fake.asked).toContain(conversationId);
+    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    await runReconciler(fake);
+    expect((await call(callSid))?.status).toBe("COMPLETED");
+  });
+
+  it("leaves a conversation ElevenLabs still reports in progress", async () => {
+    const conversationId = `conv_rec_${crypto.randomUUID()}`;
+    const callSid = await insertCall({ createdAt: minutesAgo(35), conversationId });
+    const fake = new FakeElevenLabs();
+    fake.conversations.set(conversationId, {
+      ...doneConversation(conversationId, callSid),
+      status: "in-progress",
+    });
+    await runReconciler(fake);
+    expect((await call(callSid))?.status).toBe("IN_PROGRESS");
+  });
+
+  it("fails a call ElevenLabs reports as failed, or does not know", async () => {
+    const failedId = `conv_rec_${crypto.randomUUID()}`;
+    const failed = await insertCall({ createdAt: minutesAgo(31), conversationId: failedId });
+    const unknown = await insertCall({
+      createdAt: minutesAgo(31),
+      conversationId: `conv_rec_${crypto.randomUUID()}`,
+    });
+    const fake = new FakeElevenLabs();
+    fake.conversations.set(failedId, {
+      ...doneConversation(failedId, failed),
+      status: "failed",
+      metadata: { start_time_unix_secs: 0, call_duration_secs: 0, termination_reason: "no-answer" },
+    });
+    await runReconciler(fake);
+    expect(await call(failed)).toMatchObject({ status: "FAILED", failure_reason: "no-answer" });
+    expect(await call(unknown)).toMatchObject({
+      status: "FAILED",
+      failure_reason: "conversation_not_found",
+    });
+  });
+
+  it("handles at most 50 calls per run", async () => {
+    const old = new Date("1999-01-01T00:00:00Z");
+    await testSql.query(
+      `INSERT INTO calls (call_sid, driver_id, status, created_at, updated_at)
+       SELECT 'EL_8_' || (915148800 + n) || '_' || $1, 8, 'IN_PROGRESS', $2::timestamptz, $2::timestamptz
+       FROM generate_series(1, 60) AS n`,
+      [crypto.randomUUID().slice(0, 8), old.toISOString()],
+    );
+    const stillOpen = async () =>
+      (
+        (await testSql.query(
+          "SELECT count(*)::int AS n FROM calls WHERE driver_id = 8 AND status = 'IN_PROGRESS' AND created_at = $1",
+          [old.toISOString()],
+        )) as { n: number }[]
+      )[0]?.n;
+    expect(await stillOpen()).toBe(60);
+    await runReconciler(new FakeElevenLabs());
+    expect(await stillOpen()).toBe(10);
+    await runReconciler(new FakeElevenLabs());
+    expect(await stillOpen()).toBe(0);
+  });
+});
