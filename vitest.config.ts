@@ -19,6 +19,8 @@ export default defineConfig({
                 NEON_HTTP_ENDPOINT: inject("neonHttpEndpoint"),
                 NEON_CONTROL_URL: inject("neonControlUrl"),
                 SIMULATOR_URL: inject("simulatorUrl"),
+                FAULT_DATABASE_URL: inject("faultDatabaseUrl"),
+                FAULT_CONTROL_URL: inject("faultControlUrl"),
                 ELEVENLABS_API_BASE_URL: inject("simulatorUrl"),
                 ...TEST_SECRETS,
               },

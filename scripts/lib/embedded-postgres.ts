@@ -16,6 +16,8 @@ export interface RunningPostgres {
   urlFor(database: string): string;
   createDatabase(database: string): Promise<void>;
   stop(): Promise<void>;
+  /** Starts the server again after stop() (persistent clusters only: fault tests). */
+  start(): Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -121,6 +123,9 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
     },
     async stop() {
       await server.stop();
+    },
+    async start() {
+      await server.start();
     },
   };
 }

@@ -381,7 +381,9 @@ describe("end to end with the simulator", () => {
     expect(answeredWebhooks.at(-1)?.kind).toBe("post_call");
     expect(await deliverWebhooks(answeredWebhooks)).toEqual(answeredWebhooks.map(() => 200));
     // The busy call's failure webhook carries no call_sid: it is matched by conversation_id.
-    const busyWebhooks = (await takeOutbox()).filter((webhook) => webhook.conversationId === rejected?.conversation_id);
+    const busyWebhooks = (await takeOutbox()).filter(
+      (webhook) => webhook.conversationId === rejected?.conversation_id,
+    );
     expect(busyWebhooks).toHaveLength(1);
     expect(await deliverWebhooks(busyWebhooks)).toEqual([200]);
 
@@ -401,7 +403,9 @@ describe("end to end with the simulator", () => {
     expect(completed.call.status).toBe("COMPLETED");
     expect(completed.call.call_end_time).not.toBeNull();
     const utterances = answeredWebhooks.filter((webhook) => webhook.kind === "transcription");
-    expect(completed.transcript.map((turn) => turn.sequence_number)).toEqual(utterances.map((_, i) => i + 1));
+    expect(completed.transcript.map((turn) => turn.sequence_number)).toEqual(
+      utterances.map((_, i) => i + 1),
+    );
     expect(completed.transcript.map((turn) => turn.message)).toEqual(
       utterances.map((webhook) => (JSON.parse(webhook.body) as { message: string }).message),
     );
@@ -427,7 +431,9 @@ describe("end to end with the simulator", () => {
     const body = (await response.json()) as BatchBody;
     // Every driver has a final answer in the response.
     expect(body.results.map((result) => result.driver_id)).toEqual(drivers.map((d) => d.driver_id));
-    expect(body.results.every((result) => ["IN_PROGRESS", "FAILED"].includes(result.status))).toBe(true);
+    expect(body.results.every((result) => ["IN_PROGRESS", "FAILED"].includes(result.status))).toBe(
+      true,
+    );
     expect(rows).toHaveLength(20);
     for (const row of rows) {
       // Either final, or started, or exactly what the reconciler's first rule fails after
@@ -438,4 +444,3 @@ describe("end to end with the simulator", () => {
     }
   });
 });
-
