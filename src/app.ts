@@ -78,7 +78,12 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
     }
     if (error instanceof HTTPException && error.status < 500) {
       // Hono's own 4xx (for example a JSON body its validator could not parse).
-      const code = error.status === 400 ? "invalid_json" : "invalid_request";
+      const code =
+        error.status === 400
+          ? "invalid_json"
+          : error.status === 415
+            ? "unsupported_media_type"
+            : "invalid_request";
       return renderError(c, new AppError(code, error.message, { status: error.status }));
     }
     if (error instanceof ConfigurationError) {

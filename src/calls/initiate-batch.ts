@@ -165,7 +165,15 @@ export async function initiateBatch(options: {
   const startedAt = options.clock.now();
   // Throws (503 after retries) before any call is placed.
   const rows = await insertBatchCalls(db, batchId, drivers, startedAt);
-  log.info("batch_calls_created", { batch_id: batchId, calls: rows.size });
+  for (const driver of drivers) {
+    log.info("call_created", {
+      batch_id: batchId,
+      call_sid: rows.get(driver.driver_id)?.call_sid,
+      driver_id: driver.driver_id,
+      to: maskPhoneNumber(driver.phone_number),
+      status: "IN_PROGRESS",
+    });
+  }
 
   const results = await mapWithConcurrency(drivers, options.concurrency, async (driver) => {
     const row = rows.get(driver.driver_id);

@@ -1,6 +1,12 @@
 // ElevenLabs' post-call webhook: what each event type means for the Call.
 import { z } from "zod";
 import type { CallOutcome, CallReference } from "../calls/finish-call";
+import { storableText } from "../http/schemas";
+
+// Bounds that keep every computed instant a valid timestamptz (and a valid JS Date): no
+// call starts after the year 3000 or lasts longer than a week.
+const MAX_UNIX_SECS = 32_503_680_000;
+const MAX_CALL_SECS = 7 * 24 * 3600;
 
 const dynamicVariablesSchema = z.object({ call_sid: z.unknown().optional() }).loose().optional();
 
@@ -9,12 +15,12 @@ const clientDataSchema = z.object({ dynamic_variables: dynamicVariablesSchema })
 export const postCallEventSchema = z.object({
   type: z.string(),
   event_timestamp: z.number().optional(),
-  data: z.object({ conversation_id: z.string().min(1).max(255) }).loose(),
+  data: z.object({ conversation_id: storableText(1, 255) }).loose(),
 });
 
 const transcriptionDataSchema = z
   .object({
-    conversation_id: z.string().min(1).max(255),
+    conversation_id: storableText(1, 255),
     status: z.string().optional(),
     transcript: z
       .array(
@@ -22,8 +28,8 @@ const transcriptionDataSchema = z
           .object({
             role: z.enum(["agent", "user"]),
             // Tool calls and silences come as turns with a null message: nothing to store.
-            message: z.string().max(10_000).nullish(),
-            time_in_call_secs: z.number().min(0),
+            message: storableText(0, 10_000).nullish(),
+            time_in_call_secs: z.number().min(0).max(MAX_CALL_SECS),
           })
           .loose(),
       )
@@ -40,8 +46,8 @@ const transcriptionDataSchema = z
 
 const failureDataSchema = z
   .object({
-    conversation_id: z.string().min(1).max(255),
-    failure_reason: z.string().max(200).nullish(),
+    conversation_id: storableText(1, 255),
+    failure_reason: storableText(0, 200).nullish(),
     conversation_initiation_client_data: clientDataSchema,
   })
   .loose();

@@ -16,10 +16,12 @@ const limitBody = bodyLimit({
   },
 });
 
+// The same rule as @hono/zod-openapi's request gate (parameters must be `name=value`), so a
+// header it would refuse later is refused here, with the contract's error code.
+const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+
 function isJsonContentType(contentType: string | undefined): boolean {
-  if (!contentType) return false;
-  const mediaType = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
-  return mediaType === "application/json" || /^application\/[\w.+-]+\+json$/.test(mediaType);
+  return contentType !== undefined && JSON_CONTENT_TYPE.test(contentType);
 }
 
 export const jsonBodyOnly: MiddlewareHandler<AppEnv> = async (c, next) => {

@@ -100,7 +100,9 @@ function checkAnswer(answer: Answer, allowedCodes: readonly string[]): void {
   expect(error.message, shown).toEqual(expect.stringMatching(/\S/));
   expect(error.request_id, shown).toEqual(expect.stringMatching(/\S/));
   expect(allowedCodes, shown).toContain(error.code);
-  expect(answer.status, shown).toBe(STATUS_OF_CODE[error.code as string]);
+  expect(answer.status, `the contract's status for code ${error.code}: ${shown}`).toBe(
+    STATUS_OF_CODE[error.code as string],
+  );
   // No stack traces and no secrets in a response.
   expect(answer.text, shown).not.toMatch(/\n\s+at .+:\d+:\d+/);
   for (const secret of SECRET_VALUES) expect(answer.text, shown).not.toContain(secret);
@@ -155,10 +157,10 @@ function authVerdict(header: string | undefined, token: string): Verdict {
 
 function contentTypeVerdict(header: string | undefined): Verdict {
   if (header === undefined) return "invalid";
+  if (/^application\/json(;\s*charset=utf-8)?$/i.test(header.trim())) return "valid";
   const mediaType = (header.split(";")[0] ?? "").trim().toLowerCase();
-  if (mediaType === "application/json") return "valid";
   if (!mediaType.includes("json")) return "invalid";
-  return "unknown"; // application/foo+json, text/json, ...
+  return "unknown"; // application/foo+json, text/json, odd parameters, ...
 }
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -184,15 +186,13 @@ function instantVerdict(value: unknown): Verdict {
   return (year ?? 0) >= 1000 ? "valid" : "unknown";
 }
 
-/** Text Postgres can store, `min..max` UTF-16 code units. */
+/** Text Postgres can store, `min..max` characters (code points, as varchar counts them). */
 function textVerdict(value: unknown, min: number, max: number): Verdict {
-  return typeof value === "string" &&
-    value.length >= min &&
-    value.length <= max &&
-    !value.includes("\u0000") &&
-    value.isWellFormed()
-    ? "valid"
-    : "invalid";
+  if (typeof value !== "string" || value.includes("\u0000") || !value.isWellFormed()) {
+    return "invalid";
+  }
+  const characters = [...value].length;
+  return characters >= min && characters <= max ? "valid" : "invalid";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -270,9 +270,9 @@ const hostileConstant = fc.constantFrom(
 const longString = fc.oneof(
   fc.constantFrom(255, 256, 10_000, 10_001, 65_536, 70_000).map((n) => "x".repeat(n)),
   fc.constantFrom(5_000, 5_001).map((n) => "🚚".repeat(n)),
-  fc.tuple(fc.string({ unit: "binary", minLength: 1, maxLength: 8 }), fc.nat({ max: 12_000 })).map(
-    ([unit, n]) => unit.repeat(Math.ceil(n / unit.length)),
-  ),
+  fc
+    .tuple(fc.string({ unit: "binary", minLength: 1, maxLength: 8 }), fc.nat({ max: 12_000 }))
+    .map(([unit, n]) => unit.repeat(Math.ceil(n / unit.length))),
 );
 
 const hostileString: fc.Arbitrary<string> = fc.oneof(
@@ -283,7 +283,9 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 64 }) },
   {
     weight: 1,
-    arbitrary: fc.string({ unit: fc.oneof(fc.string({ minLength: 1, maxLength: 1 }), loneSurrogate) }),
+    arbitrary: fc.string({
+      unit: fc.oneof(fc.string({ minLength: 1, maxLength: 1 }), loneSurrogate),
+    }),
   },
   {
     weight: 1,
@@ -352,7 +354,20 @@ const arbitraryJsonText: fc.Arbitrary<string> = fc.oneof(
   fc.jsonValue().map(serialize),
   fc.anything({ maxDepth: 3 }).map(serialize),
   hostileValue.map(serialize),
-  fc.constantFrom("", " ", "{", "}", "[", '{"a":', "nul", "\u0000", "{}{}", "[]]", "\ufeff{}", '"\\ud800"'),
+  fc.constantFrom(
+    "",
+    " ",
+    "{",
+    "}",
+    "[",
+    '{"a":',
+    "nul",
+    "\u0000",
+    "{}{}",
+    "[]]",
+    "\ufeff{}",
+    '"\\ud800"',
+  ),
 );
 
 const randomBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
@@ -360,7 +375,10 @@ const randomBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.uint8Array({ minLength: 1, maxLength: 16 }), fc.integer({ min: 60_000, max: 80_000 }))
+      .tuple(
+        fc.uint8Array({ minLength: 1, maxLength: 16 }),
+        fc.integer({ min: 60_000, max: 80_000 }),
+      )
       .map(([pattern, n]) => {
         const bytes = new Uint8Array(n);
         for (let i = 0; i < n; i++) bytes[i] = pattern[i % pattern.length] ?? 0;
@@ -408,16 +426,28 @@ const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
 );
 
 /** Authorization header values, valid or not, for a route whose token is `token`. */
-function authorizationHeader(token: string, otherTokens: string[]): fc.Arbitrary<string | undefined> {
+function authorizationHeader(
+  token: string,
+  otherTokens: string[],
+): fc.Arbitrary<string | undefined> {
   return fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom(`Bearer ${token}`, `bearer ${token}`, `BEARER ${token}`) },
-    { weight: 1, arbitrary: fc.constantFrom(`Bearer  ${token}`, `Bearer\t${token}`, ` Bearer ${token}\t`) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(`Bearer ${token}`, `bearer ${token}`, `BEARER ${token}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(`Bearer  ${token}`, `Bearer\t${token}`, ` Bearer ${token}\t`),
+    },
     { weight: 2, arbitrary: badAuthorizationHeader(token, otherTokens) },
   );
 }
 
 /** Authorization header values that are wrong for certain. */
-function badAuthorizationHeader(token: string, otherTokens: string[]): fc.Arbitrary<string | undefined> {
+function badAuthorizationHeader(
+  token: string,
+  otherTokens: string[],
+): fc.Arbitrary<string | undefined> {
   return fc
     .oneof(
       fc.constantFrom(
@@ -479,7 +509,10 @@ const zonedTimestamp = fc
     const hh = String(Math.floor(abs / 60)).padStart(2, "0");
     const mm = String(abs % 60).padStart(2, "0");
     const zone = offsetMinutes === 0 ? zeroStyle : `${sign}${hh}${colon ? ":" : ""}${mm}`;
-    return { text: `${wall.slice(0, 10)}${separator}${wall.slice(11, 19)}${fraction}${zone}`, instant };
+    return {
+      text: `${wall.slice(0, 10)}${separator}${wall.slice(11, 19)}${fraction}${zone}`,
+      instant,
+    };
   });
 
 const hostileTimestamp: fc.Arbitrary<unknown> = fc.oneof(
@@ -535,8 +568,6 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
   ];
   let call: TestCall;
   let notStarted: TestCall;
-  /** Rows of `call`'s conversation that this file expects to exist. */
-  let expectedRows = 0;
 
   beforeAll(async () => {
     call = await insertTestCall();
@@ -571,7 +602,9 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
       contentTypeVerdict(headers["content-type"]),
       bodyVerdict(body),
     );
+    const rowsBefore = await countRows();
     const answer = await send("transcription", body, headers);
+    const rowsAfter = await countRows();
     checkAnswer(answer, CODES);
     if (verdict === "valid") expect(answer.status, answer.text).toBe(200);
     if (verdict === "invalid") expect(answer.status, answer.text).toBeGreaterThanOrEqual(400);
@@ -599,9 +632,10 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
       expect(new Date(row?.timestamp ?? Number.NaN).getTime()).toBe(
         Date.parse(String(value.timestamp)),
       );
-      if (!saved.duplicate) expectedRows += 1;
+      expect(rowsAfter, "rows of the target call").toBe(rowsBefore + (saved.duplicate ? 0 : 1));
+    } else {
+      expect(rowsAfter, "rows of the target call").toBe(rowsBefore);
     }
-    expect(await countRows(), "rows of the target call").toBe(expectedRows);
     return answer;
   }
 
@@ -613,7 +647,6 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
   it(
     "hostile values in the request's shape: 4xx in the contract's shape, no row (200 only when valid)",
     async () => {
-      expectedRows = await countRows();
       const callSid = fc.oneof(
         { weight: 6, arbitrary: fc.constant(call.callSid) },
         { weight: 1, arbitrary: fc.constant(notStarted.callSid) },
@@ -669,7 +702,6 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
   it(
     "any JSON, any value, random bytes: never a 5xx, no row",
     async () => {
-      expectedRows = await countRows();
       const body = fc.oneof(
         arbitraryJsonText,
         // Objects aimed at our call, with everything else arbitrary.
@@ -691,10 +723,12 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
   it(
     "malformed Authorization and Content-Type headers: 401/415 and no row unless both are right",
     async () => {
-      expectedRows = await countRows();
       await fc.assert(
         fc.asyncProperty(
-          authorizationHeader(TOKEN, [TEST_SECRETS.API_TOKEN, TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET]),
+          authorizationHeader(TOKEN, [
+            TEST_SECRETS.API_TOKEN,
+            TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET,
+          ]),
           contentType.filter(headerValueAllowed),
           fc.uuid(),
           async (authorization, type, id) => {
@@ -716,19 +750,24 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
   it(
     "valid utterances with any text and any zoned timestamp are saved verbatim",
     async () => {
-      expectedRows = await countRows();
       const message = fc
         .oneof(
           fc.string({ unit: "binary", minLength: 1, maxLength: 300 }),
           fc.string({ unit: "grapheme", minLength: 1, maxLength: 100 }),
           fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 500 }),
           fc
-            .tuple(fc.string({ unit: "binary", minLength: 1, maxLength: 12 }), fc.nat({ max: 10_000 }))
+            .tuple(
+              fc.string({ unit: "binary", minLength: 1, maxLength: 12 }),
+              fc.nat({ max: 10_000 }),
+            )
             .map(([unit, n]) => unit.repeat(Math.ceil((n + 1) / unit.length)).slice(0, 10_000)),
         )
         .filter(
           (text) =>
-            text.length >= 1 && text.length <= 10_000 && !text.includes("\u0000") && text.isWellFormed(),
+            text.length >= 1 &&
+            text.length <= 10_000 &&
+            !text.includes("\u0000") &&
+            text.isWellFormed(),
         );
       await fc.assert(
         fc.asyncProperty(
@@ -737,7 +776,12 @@ describe("POST /webhooks/elevenlabs/transcription under hostile input", () => {
           fc.constantFrom("agent", "user"),
           async (text, timestamp, speaker) => {
             const answer = await deliver(
-              serialize({ call_sid: call.callSid, speaker, message: text, timestamp: timestamp.text }),
+              serialize({
+                call_sid: call.callSid,
+                speaker,
+                message: text,
+                timestamp: timestamp.text,
+              }),
               authJson(),
             );
             expect(answer.status, answer.text).toBe(200);
@@ -767,7 +811,13 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 
 describe("POST /calls/batch under hostile input (never a valid batch)", () => {
   const TOKEN = TEST_SECRETS.API_TOKEN;
-  const CODES = ["invalid_json", "invalid_request", "unauthorized", "payload_too_large", "unsupported_media_type"];
+  const CODES = [
+    "invalid_json",
+    "invalid_request",
+    "unauthorized",
+    "payload_too_large",
+    "unsupported_media_type",
+  ];
 
   interface Driver {
     driver_id: unknown;
@@ -797,7 +847,13 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
     maxLength: 5,
   });
 
-  const notAString = fc.oneof(hostileNumber.filter((v) => typeof v !== "string"), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }));
+  const notAString = fc.oneof(
+    hostileNumber.filter((v) => typeof v !== "string"),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.string(), { maxLength: 2 }),
+    fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }),
+  );
   const nonText = (min: number, max: number) =>
     fc.oneof(
       notAString,
@@ -820,14 +876,29 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
   const badDriverChange: fc.Arbitrary<(driver: Driver) => Driver> = fc.oneof(
     fc
       .oneof(
-        fc.constantFrom<unknown>(0, -1, -2_147_483_648, 2_147_483_648, 1e20, 0.5, null, true, MISSING, "x"),
-        hostileNumber.filter(
-          (v) => typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 2_147_483_647,
+        fc.constantFrom<unknown>(
+          0,
+          -1,
+          -2_147_483_648,
+          2_147_483_648,
+          1e20,
+          0.5,
+          null,
+          true,
+          MISSING,
+          "x",
+        ),
+        hostileNumber.filter((v) =>
+          typeof v === "string"
+            ? !v.startsWith(RAW)
+            : typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 2_147_483_647,
         ),
         fc.string(),
         fc.array(fc.integer(), { maxLength: 2 }),
       )
-      .map((value) => (d: Driver) => set(d, "driver_id", value === "x" ? String(d.driver_id) : value)),
+      .map(
+        (value) => (d: Driver) => set(d, "driver_id", value === "x" ? String(d.driver_id) : value),
+      ),
     fc
       .oneof(
         fc.string({ maxLength: 20 }).filter((s) => !E164.test(s)),
@@ -859,21 +930,22 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
         fc.constant("violations"),
       )
       .map((value) => (d: Driver) => set(d, "violations", value)),
-    fc
-      .tuple(violation, fc.integer({ min: 51, max: 60 }))
-      .map(([v, n]) => (d: Driver) => set(d, "violations", Array.from({ length: n }, () => v))),
-    fc
-      .tuple(badViolation, fc.boolean())
-      .map(([{ field, value }, drop]) => (d: Driver) => {
-        const violations = structuredClone(d.violations) as Record<string, unknown>[];
-        const target = violations[0] ?? {};
-        if (drop) delete target[field];
-        else target[field] = value;
-        return set(d, "violations", violations);
-      }),
-    fc
-      .oneof(hostileString, notAString)
-      .map((value) => (_d: Driver) => value as unknown as Driver),
+    fc.tuple(violation, fc.integer({ min: 51, max: 60 })).map(
+      ([v, n]) =>
+        (d: Driver) =>
+          set(
+            d,
+            "violations",
+            Array.from({ length: n }, () => v),
+          ),
+    ),
+    fc.tuple(violation, badViolation, fc.boolean()).map(([valid, { field, value }, drop]) => {
+      const broken: Record<string, unknown> = { ...valid };
+      if (drop) delete broken[field];
+      else broken[field] = value;
+      return (d: Driver) => set(d, "violations", [valid, broken].slice(drop ? 1 : 0));
+    }),
+    fc.oneof(hostileString, notAString).map((value) => (_d: Driver) => value as unknown as Driver),
   );
 
   function set(driver: Driver, field: string, value: unknown): Driver {
@@ -887,7 +959,12 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
   const invalidBatch: fc.Arbitrary<{ text: string; ids: number[] }> = reservedIds.chain((ids) => {
     const drivers = fc.tuple(...ids.map((id) => validDriver(id)));
     const perDriver = fc
-      .tuple(drivers, fc.array(badDriverChange, { minLength: 1, maxLength: 3 }), fc.nat(), extraFields)
+      .tuple(
+        drivers,
+        fc.array(badDriverChange, { minLength: 1, maxLength: 3 }),
+        fc.nat(),
+        extraFields,
+      )
       .map(([list, changes, at, extra]) => {
         const copy = list.map((d) => ({ ...d }));
         const index = at % copy.length;
@@ -896,14 +973,12 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
         copy[index] = changed;
         return { ...extra, drivers: copy };
       });
-    const duplicate = fc
-      .tuple(drivers, fc.nat(), fc.nat())
-      .map(([list, from, to]) => {
-        const copy = [...list];
-        const source = copy[from % copy.length] as Driver;
-        copy.splice(to % (copy.length + 1), 0, { ...source, phone_number: "+15559990000" });
-        return { drivers: copy };
-      });
+    const duplicate = fc.tuple(drivers, fc.nat(), fc.nat()).map(([list, from, to]) => {
+      const copy = [...list];
+      const source = copy[from % copy.length] as Driver;
+      copy.splice(to % (copy.length + 1), 0, { ...source, phone_number: "+15559990000" });
+      return { drivers: copy };
+    });
     const tooMany = fc
       .tuple(validDriver(ids[0] ?? RESERVED_MIN), fc.integer({ min: 101, max: 120 }))
       .map(([d, n]) => ({
@@ -915,7 +990,12 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
     const batchLevel = fc.oneof(
       fc.constant({ drivers: [] }),
       fc.constant({}),
-      fc.record({ drivers: fc.oneof(hostileString, notAString.filter((v) => !Array.isArray(v))) }),
+      fc.record({
+        drivers: fc.oneof(
+          hostileString,
+          notAString.filter((v) => !Array.isArray(v)),
+        ),
+      }),
       drivers.map((list) => list), // an array of drivers at the top, not {drivers}
       drivers.map((list) => ({ driver: list })),
       drivers.map((list) => ({ drivers: { ...list } })),
@@ -932,7 +1012,9 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
           Array.isArray((body as { drivers?: unknown }).drivers)
             ? ((body as { drivers: Driver[] }).drivers
                 .map((d) => d?.driver_id)
-                .filter((id) => typeof id === "number" && id >= RESERVED_MIN && id <= RESERVED_MAX) as number[])
+                .filter(
+                  (id) => typeof id === "number" && id >= RESERVED_MIN && id <= RESERVED_MAX,
+                ) as number[])
             : [],
         );
         return { text: serialize(body), ids: [...new Set(all)] };
@@ -957,7 +1039,9 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
   async function placedByThisFile(): Promise<unknown[]> {
     const { records } = await simulatorRecords();
     return records.filter((record) => {
-      const id = Number(record.dynamicVariables?.driver_id ?? /^EL_(\d+)_/.exec(record.callSid ?? "")?.[1]);
+      const id = Number(
+        record.dynamicVariables?.driver_id ?? /^EL_(\d+)_/.exec(record.callSid ?? "")?.[1],
+      );
       return id >= RESERVED_MIN && id <= RESERVED_MAX;
     });
   }
@@ -1052,7 +1136,13 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
 
 describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
   const SECRET = TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET;
-  const CODES = ["invalid_json", "invalid_request", "unauthorized", "payload_too_large", "unsupported_media_type"];
+  const CODES = [
+    "invalid_json",
+    "invalid_request",
+    "unauthorized",
+    "payload_too_large",
+    "unsupported_media_type",
+  ];
   let sentinel: TestCall;
   let sentinelSnapshot: string;
 
@@ -1151,22 +1241,37 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
   const badSignature: fc.Arbitrary<SignaturePlan> = fc.oneof(
     fc.constant({ kind: "missing" as const }),
     fc
-      .oneof(fc.string({ maxLength: 80 }), fc.constantFrom("", "t=", "v0=", "t=,v0=", ",,,", "t=1,v0=zz"))
+      .oneof(
+        fc.string({ maxLength: 80 }),
+        fc.constantFrom("", "t=", "v0=", "t=,v0=", ",,,", "t=1,v0=zz"),
+      )
       .map((value) => ({ kind: "raw" as const, value })),
     fc.stringMatching(/^[0-9a-f]{64}$/).map((hex) => ({ kind: "randomHex" as const, hex })),
     fc
-      .oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.constantFrom("", `${SECRET}x`, SECRET.toUpperCase(), SECRET.slice(1)))
+      .oneof(
+        fc.string({ minLength: 1, maxLength: 30 }),
+        fc.constantFrom("", `${SECRET}x`, SECRET.toUpperCase(), SECRET.slice(1)),
+      )
       .filter((secret) => secret !== SECRET && secret.replace(/\u0000+$/, "") !== SECRET)
       .map((secret) => ({ kind: "wrongSecret" as const, secret })),
-    fc.string({ minLength: 1, maxLength: 5 }).map((suffix) => ({ kind: "otherBody" as const, suffix })),
-    fc.integer({ min: 1_900, max: 1_000_000_000 }).map((ageSecs) => ({ kind: "stale" as const, ageSecs })),
-    fc.integer({ min: 400, max: 1_000_000_000 }).map((aheadSecs) => ({ kind: "future" as const, aheadSecs })),
+    fc
+      .string({ minLength: 1, maxLength: 5 })
+      .map((suffix) => ({ kind: "otherBody" as const, suffix })),
+    fc
+      .integer({ min: 1_900, max: 1_000_000_000 })
+      .map((ageSecs) => ({ kind: "stale" as const, ageSecs })),
+    fc
+      .integer({ min: 400, max: 1_000_000_000 })
+      .map((aheadSecs) => ({ kind: "future" as const, aheadSecs })),
     fc.constant({ kind: "noT" as const }),
     fc
-      .constantFrom("abc", "-5", "1e9", "", " ", "0x10", "1.5", "1234567890123", "١٢٣")
+      .constantFrom("abc", "-5", "1e9", "", " ", "0x10", "1.5", "1234567890123", "\u00b9")
       .map((t) => ({ kind: "badT" as const, t })),
     fc.constantFrom("v1", "V0", "v00", "s", "v").map((key) => ({ kind: "otherKey" as const, key })),
-    fc.integer({ min: -120, max: 120 }).filter((d) => d !== 0).map((delta) => ({ kind: "tMismatch" as const, delta })),
+    fc
+      .integer({ min: -120, max: 120 })
+      .filter((d) => d !== 0)
+      .map((delta) => ({ kind: "tMismatch" as const, delta })),
     fc.boolean().map((extra) => ({ kind: "truncated" as const, extra })),
     fc
       .constantFrom("X-ElevenLabs-Signature", "ElevenLabs-Signatures", "Signature", "X-Signature")
@@ -1176,7 +1281,7 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
   /** Headers carrying a signature that is wrong for certain. */
   async function badSignatureHeaders(plan: SignaturePlan, body: string): Promise<Headers_> {
     const t = nowSecs();
-    const mac = (stamp: string | number, text = body, secret = SECRET) =>
+    const mac = (stamp: string | number, text: string = body, secret: string = SECRET) =>
       hmacHex(secret, encoder.encode(`${stamp}.${text}`));
     const header = (value: string | undefined): Headers_ => ({
       "content-type": "application/json",
@@ -1218,8 +1323,14 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
     "unsigned and badly signed events: 401, and the Call they name is untouched",
     async () => {
       const body = fc.oneof(
-        { weight: 3, arbitrary: fc.constant(transcriptionEvent(sentinel.conversationId, sentinel.callSid)) },
-        { weight: 2, arbitrary: fc.constant(failureEvent(sentinel.conversationId, sentinel.callSid)) },
+        {
+          weight: 3,
+          arbitrary: fc.constant(transcriptionEvent(sentinel.conversationId, sentinel.callSid)),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.constant(failureEvent(sentinel.conversationId, sentinel.callSid)),
+        },
         { weight: 1, arbitrary: fc.constant(transcriptionEvent(sentinel.conversationId, null)) },
         { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
       );
@@ -1241,61 +1352,127 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
 
   /** Ids that name no Call: fresh ones, or hostile strings. */
   const unknownId = fc.oneof(
-    { weight: 2, arbitrary: fc.uuid().map((id) => `conv_nomatch_${id}`) },
+    { weight: 3, arbitrary: fc.uuid().map((id) => `conv_nomatch_${id}`) },
     { weight: 3, arbitrary: hostileString },
     { weight: 1, arbitrary: hostileValue },
   );
+  /** Seconds: mostly plausible, often huge (past what a Date or a timestamptz can hold). */
+  const seconds = (plausible: fc.Arbitrary<number>) =>
+    fc.oneof(
+      { weight: 4, arbitrary: plausible },
+      {
+        weight: 2,
+        arbitrary: fc.oneof(
+          fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+          fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }),
+          fc.constantFrom(8_640_000_000_000, 8_640_000_000_001, 1e10, 1e12, 1e15, Number.MAX_VALUE),
+        ),
+      },
+      { weight: 1, arbitrary: hostileNumber },
+      { weight: 1, arbitrary: hostileValue },
+    );
   const turn = fc.record(
     {
-      role: fc.oneof(fc.constantFrom("agent", "user"), hostileValue),
-      message: fc.oneof(hostileString, fc.constant(null), hostileValue),
-      time_in_call_secs: fc.oneof(fc.double({ min: 0, max: 3_600, noNaN: true }), hostileNumber, hostileValue),
+      role: fc.oneof(
+        { weight: 5, arbitrary: fc.constantFrom("agent", "user") },
+        { weight: 1, arbitrary: hostileValue },
+      ),
+      message: fc.oneof(
+        { weight: 5, arbitrary: hostileString },
+        { weight: 1, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: hostileValue },
+      ),
+      time_in_call_secs: seconds(fc.double({ min: 0, max: 3_600, noNaN: true })),
     },
-    { requiredKeys: [] },
+    { requiredKeys: ["role", "time_in_call_secs"] },
   );
   const metadata = fc.oneof(
-    { weight: 4, arbitrary: fc.record(
-      {
-        start_time_unix_secs: fc.oneof(fc.constant(nowSecs() - 60), fc.nat(), hostileNumber, hostileValue),
-        call_duration_secs: fc.oneof(fc.nat({ max: 3_600 }), fc.double(), hostileNumber, hostileValue),
-      },
-      { requiredKeys: [] },
-    ) },
-    { weight: 1, arbitrary: hostileValue },
-  );
-  const eventData = fc.oneof(
     {
       weight: 6,
-      arbitrary: fc
-        .tuple(
-          fc.record(
-            {
-              conversation_id: unknownId,
-              status: hostileValue,
-              transcript: fc.oneof(fc.array(fc.oneof({ weight: 4, arbitrary: turn }, { weight: 1, arbitrary: hostileValue }), { maxLength: 6 }), hostileValue),
-              metadata,
-              conversation_initiation_client_data: fc.oneof(
-                fc.record({ dynamic_variables: fc.oneof(fc.record({ call_sid: unknownId }), hostileValue) }),
-                hostileValue,
-              ),
-              failure_reason: fc.oneof(hostileString, hostileValue),
-            },
-            { requiredKeys: ["conversation_id"] },
-          ),
-          fc.option(extraFields, { freq: 3 }),
-        )
-        .map(([fields, extra]) => ({ ...(extra ?? {}), ...fields })),
+      arbitrary: fc.record(
+        {
+          start_time_unix_secs: seconds(fc.constantFrom(nowSecs() - 60, 0, 1_000_000_000)),
+          call_duration_secs: seconds(fc.nat({ max: 3_600 })),
+        },
+        { requiredKeys: ["start_time_unix_secs"] },
+      ),
     },
     { weight: 1, arbitrary: hostileValue },
   );
+  /** Data of ElevenLabs' shape (right types), with hostile values. */
+  const plausibleData = fc.record(
+    {
+      agent_id: fc.constant("agent_test"),
+      conversation_id: unknownId,
+      status: fc.oneof(fc.constantFrom("done", "failed"), hostileString),
+      transcript: fc.array(turn, { maxLength: 6 }),
+      metadata: fc.record({
+        start_time_unix_secs: seconds(fc.constantFrom(nowSecs() - 60, 0, 1_000_000_000)),
+        call_duration_secs: seconds(fc.nat({ max: 3_600 })),
+      }),
+      conversation_initiation_client_data: fc.oneof(
+        fc.record({ dynamic_variables: fc.record({ call_sid: unknownId }, { requiredKeys: [] }) }),
+        fc.constant(null),
+      ),
+      failure_reason: fc.oneof(hostileString, fc.constant(null)),
+    },
+    { requiredKeys: ["conversation_id", "metadata"] },
+  );
+  /** Data of any shape: wrong types, missing fields, not an object. */
+  const brokenData = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record(
+        {
+          conversation_id: unknownId,
+          status: hostileValue,
+          transcript: fc.oneof(
+            fc.array(
+              fc.oneof({ weight: 4, arbitrary: turn }, { weight: 1, arbitrary: hostileValue }),
+              {
+                maxLength: 6,
+              },
+            ),
+            hostileValue,
+          ),
+          metadata,
+          conversation_initiation_client_data: fc.oneof(
+            fc.record({
+              dynamic_variables: fc.oneof(fc.record({ call_sid: unknownId }), hostileValue),
+            }),
+            hostileValue,
+          ),
+          failure_reason: hostileValue,
+        },
+        { requiredKeys: [] },
+      ),
+    },
+    { weight: 1, arbitrary: hostileValue },
+  );
+  const eventData = fc
+    .tuple(
+      fc.oneof({ weight: 3, arbitrary: plausibleData }, { weight: 2, arbitrary: brokenData }),
+      fc.option(extraFields, { freq: 3 }),
+    )
+    .map(([data, extra]) => (isRecord(data) ? { ...(extra ?? {}), ...data } : data));
   const hostileEvent = fc.oneof(
     {
       weight: 8,
       arbitrary: fc.record(
         {
           type: fc.oneof(
-            { weight: 6, arbitrary: fc.constantFrom("post_call_transcription", "call_initiation_failure", "post_call_audio") },
-            { weight: 1, arbitrary: fc.constantFrom("POST_CALL_TRANSCRIPTION", "post_call_transcription ", "") },
+            {
+              weight: 6,
+              arbitrary: fc.constantFrom(
+                "post_call_transcription",
+                "call_initiation_failure",
+                "post_call_audio",
+              ),
+            },
+            {
+              weight: 1,
+              arbitrary: fc.constantFrom("POST_CALL_TRANSCRIPTION", "post_call_transcription ", ""),
+            },
             { weight: 2, arbitrary: hostileValue },
           ),
           event_timestamp: fc.oneof(fc.constant(nowSecs()), hostileNumber, hostileValue),
@@ -1363,7 +1540,7 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
   it(
     "correctly signed but malformed events for a known Call: 400 invalid_request, the Call untouched",
     async () => {
-      type Change = (event: ReturnType<typeof transcriptionEvent>) => unknown;
+      type Change = (event: Record<string, unknown>) => unknown;
       const at =
         (path: string[], value: unknown): Change =>
         (event) => {
@@ -1375,39 +1552,111 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
           else node[last] = value;
           return copy;
         };
-      const notObject = fc.oneof(hostileString, hostileNumber, fc.boolean(), fc.array(fc.jsonValue(), { maxLength: 2 }));
-      const notNumber = fc.oneof(hostileString, fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }), fc.constantFrom("1", "0"));
-      const negative = fc.oneof(fc.integer({ max: -1 }), fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.constantFrom(-1e400));
+      // NaN and Infinity would be serialized as null, which some fields accept.
+      const finiteNumber = hostileNumber.filter((v) => typeof v === "number" && Number.isFinite(v));
+      const notObject = fc.oneof(
+        hostileString,
+        hostileNumber,
+        fc.boolean(),
+        fc.array(fc.jsonValue(), { maxLength: 2 }),
+      );
+      const notNumber = fc.oneof(
+        hostileString,
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(fc.integer(), { maxLength: 2 }),
+        fc.constantFrom("1", "0"),
+      );
+      const negative = fc.oneof(
+        fc.integer({ max: -1 }),
+        fc.double({ max: -Number.MIN_VALUE, noNaN: true }),
+        fc.constantFrom(-1e400),
+      );
       const commonChanges: fc.Arbitrary<Change>[] = [
         notObject.map((v) => at(["data"], v)),
         fc.constant(at(["data"], null)),
         fc.constant(at(["data"], undefined)),
-        fc.oneof(notNumber.filter((v) => typeof v !== "string"), fc.constant(null)).map((v) => at(["type"], v)),
+        fc
+          .oneof(
+            notNumber.filter((v) => typeof v !== "string"),
+            fc.constant(null),
+          )
+          .map((v) => at(["type"], v)),
         fc.constant(at(["type"], undefined)),
-        fc.oneof(hostileString, fc.boolean(), fc.dictionary(fc.string(), fc.string(), { maxKeys: 1 })).map((v) => at(["event_timestamp"], v)),
-        fc.oneof(notNumber.filter((v) => typeof v !== "string"), fc.constantFrom("", "c".repeat(256)), fc.constant(undefined)).map((v) => at(["data", "conversation_id"], v)),
+        fc
+          .oneof(
+            hostileString,
+            fc.boolean(),
+            fc.dictionary(fc.string(), fc.string(), { maxKeys: 1 }),
+          )
+          .map((v) => at(["event_timestamp"], v)),
+        fc
+          .oneof(
+            notNumber.filter((v) => typeof v !== "string"),
+            fc.constantFrom("", "c".repeat(256)),
+            fc.constant(undefined),
+          )
+          .map((v) => at(["data", "conversation_id"], v)),
       ];
       const transcriptionChanges: fc.Arbitrary<Change>[] = [
         ...commonChanges,
         fc.constant(at(["data", "metadata"], undefined)),
         fc.oneof(notObject, fc.constant(null)).map((v) => at(["data", "metadata"], v)),
-        fc.oneof(notNumber, negative, fc.constantFrom(0.5, 1e9 + 0.25), fc.constant(undefined)).map((v) => at(["data", "metadata", "start_time_unix_secs"], v)),
-        fc.oneof(notNumber, negative, fc.constant(undefined)).map((v) => at(["data", "metadata", "call_duration_secs"], v)),
-        fc.oneof(notObject.filter((v) => !Array.isArray(v)), fc.constant(null)).map((v) => at(["data", "transcript"], v)),
-        fc.oneof(notObject.filter((v) => !Array.isArray(v)), fc.constant(null)).map((v) => at(["data", "transcript", "0"], v)),
-        fc.oneof(fc.constantFrom("system", "AGENT", "", "Agent", null, 1, undefined), hostileValue.filter((v) => v !== "agent" && v !== "user")).map((v) => at(["data", "transcript", "1", "role"], v)),
-        fc.oneof(hostileNumber.filter((v) => typeof v !== "string"), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), fc.constant("m".repeat(10_001))).map((v) => at(["data", "transcript", "0", "message"], v)),
-        fc.oneof(notNumber, negative, fc.constant(undefined)).map((v) => at(["data", "transcript", "1", "time_in_call_secs"], v)),
+        fc
+          .oneof(notNumber, negative, fc.constantFrom(0.5, 1e9 + 0.25), fc.constant(undefined))
+          .map((v) => at(["data", "metadata", "start_time_unix_secs"], v)),
+        fc
+          .oneof(notNumber, negative, fc.constant(undefined))
+          .map((v) => at(["data", "metadata", "call_duration_secs"], v)),
+        fc
+          .oneof(
+            notObject.filter((v) => !Array.isArray(v)),
+            fc.constant(null),
+          )
+          .map((v) => at(["data", "transcript"], v)),
+        fc
+          .oneof(
+            notObject.filter((v) => !Array.isArray(v)),
+            fc.constant(null),
+          )
+          .map((v) => at(["data", "transcript", "0"], v)),
+        fc
+          .oneof(
+            fc.constantFrom("system", "AGENT", "", "Agent", null, 1, undefined),
+            hostileValue.filter((v) => v !== "agent" && v !== "user"),
+          )
+          .map((v) => at(["data", "transcript", "1", "role"], v)),
+        fc
+          .oneof(
+            finiteNumber,
+            fc.boolean(),
+            fc.array(fc.string(), { maxLength: 2 }),
+            fc.constant("m".repeat(10_001)),
+          )
+          .map((v) => at(["data", "transcript", "0", "message"], v)),
+        fc
+          .oneof(notNumber, negative, fc.constant(undefined))
+          .map((v) => at(["data", "transcript", "1", "time_in_call_secs"], v)),
       ];
       const failureChanges: fc.Arbitrary<Change>[] = [
         ...commonChanges,
-        fc.oneof(hostileNumber.filter((v) => typeof v !== "string"), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string(), fc.string(), { maxKeys: 1 }), fc.integer({ min: 201, max: 5_000 }).map((n) => "r".repeat(n))).map((v) => at(["data", "failure_reason"], v)),
+        fc
+          .oneof(
+            finiteNumber,
+            fc.boolean(),
+            fc.array(fc.string(), { maxLength: 2 }),
+            fc.dictionary(fc.string(), fc.string(), { maxKeys: 1 }),
+            fc.integer({ min: 201, max: 5_000 }).map((n) => "r".repeat(n)),
+          )
+          .map((v) => at(["data", "failure_reason"], v)),
       ];
       const broken = fc.oneof(
-        fc.oneof(...transcriptionChanges).map((change) => change(transcriptionEvent(sentinel.conversationId, sentinel.callSid))),
+        fc
+          .oneof(...transcriptionChanges)
+          .map((change) => change(transcriptionEvent(sentinel.conversationId, sentinel.callSid))),
         fc
           .oneof(...failureChanges)
-          .map((change) => change(failureEvent(sentinel.conversationId, sentinel.callSid) as never)),
+          .map((change) => change(failureEvent(sentinel.conversationId, sentinel.callSid))),
       );
       await fc.assert(
         fc.asyncProperty(broken, async (event) => {
@@ -1417,8 +1666,12 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
             "elevenlabs-signature": await sign(text),
           });
           checkAnswer(answer, CODES);
-          expect(answer.status, answer.text).toBe(400);
-          expect(errorCode(answer), answer.text).toBe("invalid_request");
+          if (byteLength(text) <= MAX_BODY_BYTES) {
+            expect(answer.status, answer.text).toBe(400);
+            expect(errorCode(answer), answer.text).toBe("invalid_request");
+          } else {
+            expect(answer.status, answer.text).toBe(413);
+          }
           expect(await snapshot(), "the named Call changed").toBe(sentinelSnapshot);
         }),
         { numRuns: 300 },
@@ -1429,6 +1682,7 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
 });
 
 describe("volume", () => {
+  // Fewer when a property above failed early: fix that one first.
   it("sent at least 1,000 generated requests to each POST route", () => {
     console.info(`hostile requests sent: ${JSON.stringify(sent)}`);
     expect(sent.transcription).toBeGreaterThanOrEqual(1_000);
