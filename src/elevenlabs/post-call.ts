@@ -36,8 +36,8 @@ const transcriptionDataSchema = z
       .default([]),
     metadata: z
       .object({
-        start_time_unix_secs: z.number().int().min(0),
-        call_duration_secs: z.number().min(0),
+        start_time_unix_secs: z.number().int().min(0).max(MAX_UNIX_SECS),
+        call_duration_secs: z.number().min(0).max(MAX_CALL_SECS),
       })
       .loose(),
     conversation_initiation_client_data: clientDataSchema,
