@@ -897,7 +897,14 @@ describe("POST /calls/batch under hostile input (never a valid batch)", () => {
         fc.array(fc.integer(), { maxLength: 2 }),
       )
       .map(
-        (value) => (d: Driver) => set(d, "driver_id", value === "x" ? String(d.driver_id) : value),
+        // "x": the driver's own id as a string. An earlier change in the same list may have
+        // replaced the driver with null or a string, so read the id only from an object.
+        (value) => (d: Driver) =>
+          set(
+            d,
+            "driver_id",
+            value === "x" ? String(isRecord(d) ? d.driver_id : RESERVED_MIN) : value,
+          ),
       ),
     fc
       .oneof(
