@@ -7,15 +7,19 @@ import type { AppEnv } from "../app-env";
 import type { Config } from "../env";
 import { AppError } from "./errors";
 
+const encoder = new TextEncoder();
+// A random key per isolate: the MACs only need to differ unpredictably from the inputs.
+let comparisonKey: Promise<CryptoKey> | undefined;
+
 export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const key = await crypto.subtle.importKey(
+  comparisonKey ??= crypto.subtle.importKey(
     "raw",
     crypto.getRandomValues(new Uint8Array(32)),
     { name: "HMAC", hash: "SHA-256" },
     false,
     ["sign"],
   );
+  const key = await comparisonKey;
   const [macA, macB] = await Promise.all([
     crypto.subtle.sign("HMAC", key, encoder.encode(a)),
     crypto.subtle.sign("HMAC", key, encoder.encode(b)),
