@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
+import { readDevVars } from "./dev-vars.ts";
 
 /** drizzle/ of this checkout, wherever the command is run from. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
@@ -247,17 +248,7 @@ export async function rollbackTo(
 export function databaseUrlFromEnv(devVarsPath: string = DEV_VARS): string | undefined {
   const fromEnv = process.env.DATABASE_URL?.trim();
   if (fromEnv) return fromEnv;
-  let text: string;
-  try {
-    text = readFileSync(devVarsPath, "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split("\n")) {
-    const match = /^\s*DATABASE_URL\s*=\s*(.*?)\s*$/.exec(line);
-    if (match?.[1]) return match[1].replace(/^(["'])(.*)\1$/, "$2");
-  }
-  return undefined;
+  return readDevVars(devVarsPath).DATABASE_URL || undefined;
 }
 
 /** The URL without its password, for log lines. */
