@@ -17,12 +17,13 @@ import { createLogger, describeError } from "./http/log";
 import { validationHook } from "./http/validation";
 import { transcriptionRoutes } from "./transcriptions/routes";
 
+/** The real clock and ElevenLabs client, unless a test passes others. */
+export function withDefaultDeps(overrides: Partial<AppDeps> = {}): AppDeps {
+  return { clock: systemClock, elevenLabs: elevenLabsClientFromConfig, ...overrides };
+}
+
 export function createApp(overrides: Partial<AppDeps> = {}) {
-  const deps: AppDeps = {
-    clock: systemClock,
-    elevenLabs: elevenLabsClientFromConfig,
-    ...overrides,
-  };
+  const deps = withDefaultDeps(overrides);
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use(requestId());

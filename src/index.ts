@@ -1,18 +1,13 @@
 // The Worker entry point: the HTTP app, and the cron-triggered reconciler.
-import { createApp } from "./app";
-import { type AppDeps, systemClock } from "./app-env";
+import { createApp, withDefaultDeps } from "./app";
+import type { AppDeps } from "./app-env";
 import { createDatabase } from "./db/client";
-import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
 import { type Bindings, readConfig } from "./env";
-import { createLogger } from "./http/log";
+import { createLogger, describeError } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
 
 export function createWorker(overrides: Partial<AppDeps> = {}) {
-  const deps: AppDeps = {
-    clock: systemClock,
-    elevenLabs: elevenLabsClientFromConfig,
-    ...overrides,
-  };
+  const deps = withDefaultDeps(overrides);
   const app = createApp(deps);
   return {
     fetch: app.fetch,
@@ -36,11 +31,7 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
         log.info("reconciler_run", { ...report });
       };
       ctx.waitUntil(
-        run().catch((error: unknown) =>
-          log.error("reconciler_failed", {
-            error: error instanceof Error ? error.message : String(error),
-          }),
-        ),
+        run().catch((error: unknown) => log.error("reconciler_failed", describeError(error))),
       );
     },
   } satisfies ExportedHandler<Bindings>;

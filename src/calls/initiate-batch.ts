@@ -13,7 +13,7 @@ import { sqlState, violatedConstraint, withDbRetry } from "../db/retry";
 import type { ElevenLabsClient, OutboundCallFailureCode } from "../elevenlabs/client";
 import { violationsSummary } from "../elevenlabs/client";
 import type { Logger } from "../http/log";
-import { maskPhoneNumber } from "../http/log";
+import { describeError, maskPhoneNumber } from "../http/log";
 import { baseCallSid } from "./call-sid";
 
 export interface Violation {
@@ -202,7 +202,7 @@ export async function initiateBatch(options: {
         // the call, so report the conversation and log loudly rather than fail the driver.
         callLog.error("call_conversation_id_not_saved", {
           conversation_id: outcome.conversationId,
-          error: String(error),
+          ...describeError(error),
         });
       });
       callLog.info("call_started", { conversation_id: outcome.conversationId });
@@ -216,7 +216,7 @@ export async function initiateBatch(options: {
     const reason = `${outcome.code}: ${outcome.reason}`;
     await markFailed(db, row.id, reason).catch((error: unknown) => {
       // Left IN_PROGRESS without a conversation_id: the reconciler marks it FAILED later.
-      callLog.error("call_failure_not_saved", { error: String(error) });
+      callLog.error("call_failure_not_saved", describeError(error));
     });
     callLog.warn("call_failed", { reason });
     return {

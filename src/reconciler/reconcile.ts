@@ -13,7 +13,7 @@ import { finishCall } from "../calls/finish-call";
 import type { Database } from "../db/client";
 import { withDbRetry } from "../db/retry";
 import type { ElevenLabsClient } from "../elevenlabs/client";
-import type { Logger } from "../http/log";
+import { describeError, type Logger } from "../http/log";
 
 export const RECONCILER_LIMITS = {
   callsPerRun: 50,
@@ -113,9 +113,7 @@ export async function reconcileStuckCalls(options: {
     } catch (error) {
       // ElevenLabs (or the database) could not answer: the next run tries again.
       report.leftForLater += 1;
-      callLog.warn("reconcile_deferred", {
-        error: error instanceof Error ? error.message : String(error),
-      });
+      callLog.warn("reconcile_deferred", describeError(error));
     }
   }
   return report;
