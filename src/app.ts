@@ -53,9 +53,18 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", callReadRoutes);
   app.route("/", postCallRoutes);
 
+  // Every route says which of these it needs (`security`), or `security: []` for none:
+  // `npm run lint:api` (redocly's security-defined) fails on a route that says nothing.
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "elevenLabsSignature", {
+    type: "apiKey",
+    in: "header",
+    name: "ElevenLabs-Signature",
+    description:
+      "ElevenLabs' webhook signature, `t=<unix seconds>,v0=<hex HMAC-SHA256 of {t}.{raw body}>` keyed with the shared webhook secret (ELEVENLABS_WEBHOOK_SECRET); older than 30 minutes is refused.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -65,6 +74,15 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
       description:
         "Places ElevenLabs voice calls to truck drivers about safety violations, stores their transcripts keyed by our call_sid, and completes calls from ElevenLabs' post-call webhook.",
     },
+    // Relative: the API is the origin that serves this document (staging, production or
+    // `npm run dev`), so a client generated from it takes its base URL from where it is
+    // deployed instead of from a hostname written here.
+    servers: [
+      {
+        url: "/",
+        description: "The origin serving this document (`npm run dev`: http://127.0.0.1:8787)",
+      },
+    ],
   });
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "driver-calls API" }));
 

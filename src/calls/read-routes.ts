@@ -40,6 +40,7 @@ const callListSchema = z
 export const getCallRoute = createRoute({
   method: "get",
   path: "/calls/{call_sid}",
+  operationId: "getCall",
   tags: ["calls"],
   summary: "Read one call and its transcript",
   security: [{ bearerAuth: [] }],
@@ -65,6 +66,7 @@ export const getCallRoute = createRoute({
 export const listCallsRoute = createRoute({
   method: "get",
   path: "/calls",
+  operationId: "listCalls",
   tags: ["calls"],
   summary: "List calls, newest first",
   description:

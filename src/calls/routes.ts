@@ -10,6 +10,7 @@ import { batchRequestSchema, batchResponseSchema } from "./schemas";
 export const batchRoute = createRoute({
   method: "post",
   path: "/calls/batch",
+  operationId: "placeBatchCalls",
   tags: ["calls"],
   summary: "Call a batch of drivers about their violations",
   description:

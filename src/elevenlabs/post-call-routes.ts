@@ -26,7 +26,9 @@ const postCallAnswerSchema = z
 export const postCallRoute = createRoute({
   method: "post",
   path: "/webhooks/elevenlabs/post-call",
+  operationId: "receivePostCallEvent",
   tags: ["webhooks"],
+  security: [{ elevenLabsSignature: [] }],
   summary: "ElevenLabs' post-call webhook (HMAC-signed)",
   description:
     "Verifies ElevenLabs-Signature (t=<unix secs>,v0=<hex HMAC-SHA256 of `{t}.{raw body}`>), then completes or fails the Call. Idempotent.",

@@ -19,7 +19,10 @@ const unhealthySchema = z
 export const healthRoute = createRoute({
   method: "get",
   path: "/health",
+  operationId: "getHealth",
   tags: ["health"],
+  // Public on purpose: monitors call it without a credential.
+  security: [],
   summary: "Liveness and database reachability (runs a query)",
   responses: {
     200: {

@@ -34,6 +34,7 @@ const transcriptionSavedSchema = z
 export const transcriptionRoute = createRoute({
   method: "post",
   path: "/webhooks/elevenlabs/transcription",
+  operationId: "receiveTranscription",
   tags: ["webhooks"],
   summary: "Store one utterance of a live call, keyed by our call_sid",
   security: [{ bearerAuth: [] }],
