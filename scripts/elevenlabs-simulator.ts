@@ -2,8 +2,12 @@
 //   npx node scripts/elevenlabs-simulator.ts --port 8788 --webhook-base-url http://127.0.0.1:8787 --latency-ms 0
 // The webhook credentials come from .dev.vars (TRANSCRIPTION_WEBHOOK_TOKEN,
 // ELEVENLABS_WEBHOOK_SECRET) so that the Worker under `wrangler dev` accepts what it posts.
-// With --database-url it also records whether each Call row existed before the call was
-// placed (see scripts/lib/elevenlabs-simulator.ts). Ctrl-C stops it.
+// --max-live-calls caps the calls live at once like an ElevenLabs plan (over it, outbound-call
+// answers 429 too_many_concurrent_requests); --call-seconds sets how long each accepted call
+// plays, from acceptance to its final webhook. GET /simulator/stats shows live calls, refusals
+// and dials per number. With --database-url it also records whether each Call row existed
+// before the call was placed. Endings by number, control endpoints and shapes:
+// scripts/lib/elevenlabs-simulator.ts. Ctrl-C stops it.
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.ts";
 import { postgresCallRowProbe, startElevenLabsSimulator } from "./lib/elevenlabs-simulator.ts";
@@ -13,6 +17,10 @@ const USAGE = `Usage: npx node scripts/elevenlabs-simulator.ts [options]
   --webhook-base-url <url>   the Worker (default http://127.0.0.1:$PORT or :8787)
   --latency-ms <n>           delay before answering outbound-call (default 0)
   --playback-delay-ms <n>    gap between played webhooks (default 300)
+  --call-seconds <s>         how long an accepted call plays, acceptance to final
+                             webhook; fractions allowed (default: the gaps above)
+  --max-live-calls <n>       plan concurrency: calls live at once, over it 429
+                             (default: unlimited)
   --api-key <key>            require this xi-api-key (default: accept any)
   --database-url <url>       probe the calls table when a call is placed
   --dev-vars <path>          where to read the webhook credentials (default .dev.vars)`;
@@ -23,6 +31,8 @@ const { values } = parseArgs({
     "webhook-base-url": { type: "string" },
     "latency-ms": { type: "string", default: "0" },
     "playback-delay-ms": { type: "string", default: "300" },
+    "call-seconds": { type: "string" },
+    "max-live-calls": { type: "string" },
     "api-key": { type: "string" },
     "database-url": { type: "string" },
     "dev-vars": { type: "string", default: ".dev.vars" },
@@ -45,13 +55,21 @@ const simulator = await startElevenLabsSimulator({
   webhookBaseUrl: values["webhook-base-url"] ?? `http://127.0.0.1:${process.env.PORT ?? "8787"}`,
   latencyMs: nonNegativeInteger("latency-ms", values["latency-ms"]),
   playbackDelayMs: nonNegativeInteger("playback-delay-ms", values["playback-delay-ms"]),
+  ...(values["call-seconds"] === undefined
+    ? {}
+    : { callSeconds: nonNegativeNumber("call-seconds", values["call-seconds"]) }),
+  ...(values["max-live-calls"] === undefined
+    ? {}
+    : { maxLiveCalls: nonNegativeInteger("max-live-calls", values["max-live-calls"]) }),
   ...(values["api-key"] ? { apiKey: values["api-key"] } : {}),
   transcriptionToken: devVars.TRANSCRIPTION_WEBHOOK_TOKEN || "dev-webhook-token",
   webhookSecret: devVars.ELEVENLABS_WEBHOOK_SECRET || "dev-webhook-secret",
   ...(callRowProbe ? { callRowProbe: callRowProbe.probe } : {}),
   log: (line) => console.log(line),
 });
-console.log(`[elevenlabs-sim] listening on ${simulator.url}`);
+console.log(
+  `[elevenlabs-sim] listening on ${simulator.url} (stats: ${simulator.url}/simulator/stats)`,
+);
 
 let stopping = false;
 async function shutdown() {
@@ -69,6 +87,17 @@ function nonNegativeInteger(name: string, value: string): number {
   if (!Number.isInteger(number) || number < 0) {
     console.error(
       `--${name} must be a non-negative integer, got ${JSON.stringify(value)}\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+  return number;
+}
+
+function nonNegativeNumber(name: string, value: string): number {
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number) || number < 0) {
+    console.error(
+      `--${name} must be a non-negative number, got ${JSON.stringify(value)}\n${USAGE}`,
     );
     process.exit(2);
   }

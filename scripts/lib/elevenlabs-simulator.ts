@@ -1,27 +1,61 @@
 // A local stand-in for ElevenLabs, for `npm run dev`, tests and benches: a real HTTP server
 // (node:http) that answers the two endpoints the service calls, and then "plays" each call
-// by posting the webhooks ElevenLabs would post, in ElevenLabs' own shapes.
+// by posting the webhooks ElevenLabs would post, in ElevenLabs' own shapes (held by the
+// official SDK's parsers in tests/node/elevenlabs-sdk-shapes.test.ts).
 //
-//   POST /v1/convai/twilio/outbound-call     {success, message, conversation_id, callSid}
+//   POST /v1/convai/twilio/outbound-call     {success, message, conversation_id, callSid};
+//                                            429 too_many_concurrent_requests over the plan
 //   GET  /v1/convai/conversations/{id}       the conversation; 404 when unknown;
 //                                            503 for ids starting with conv_down_
 //
-// The last four digits of `to_number` pick a failure mode (contract, "Local development"):
+// The last four digits of `to_number` pick how the call goes (contract, "Local development"):
 //   0500 HTTP 500 · 0422 HTTP 422 (FastAPI detail) · 0408 never answers (the client's
-//   timeout must end it) · 0486 accepted, then a signed call_initiation_failure "busy" ·
-//   0200 200 with success:false · 0299 200 with a non-JSON body.
-// Any other number: accepted, then within ~2 s three utterances (agent, user, agent) go to
-// the transcription webhook with the call_sid it was given, then a signed
-// post_call_transcription webhook with the same turns.
+//   timeout must end it) · 0200 200 with success:false · 0299 200 with a non-JSON body ·
+//   0486 accepted, then a signed call_initiation_failure "busy" · 0487 accepted, then a
+//   signed call_initiation_failure "no-answer" · 0488 answered by voicemail: the agent's
+//   voicemail_detection system tool is called (a turn with tool_calls, then one with
+//   tool_results of result_type voicemail_detection_success, both with message null), the
+//   agent leaves a message, termination_reason "voicemail_detection tool was called.",
+//   features_usage.voicemail_detection {enabled: true, used: true}, call_successful
+//   "failure" and null data collection values · 0499 answered, the driver asks for no more
+//   calls: data collection opt_out true.
+// Any other number: accepted, then three utterances (agent, user, agent), then a signed
+// post_call_transcription with call_successful "success", acknowledged_violation true,
+// disputes_violation false, opt_out false.
+//
+// Every post_call_transcription (and GET conversation once done) carries `analysis` in
+// ElevenLabs' shape: call_successful, transcript_summary, call_summary_title,
+// evaluation_criteria_results {violations_reviewed} and data_collection_results
+// {acknowledged_violation, disputes_violation, opt_out} (boolean values, or null when the
+// call could not tell). Each turn with a message also goes, while the call plays, to the
+// transcription webhook with the call_sid it was given; tool-call turns (message null) do
+// not. ElevenLabs' webhook tool message is written by the agent's LLM, so the live message
+// of the first agent turn is worded slightly differently from the final transcript
+// (`verbatimLiveMessages: true` turns that off).
+//
+// Call length: `callSeconds` (fractions allowed) is how long an accepted call plays, from
+// acceptance to its final webhook, its turns spread evenly across it; without it, events
+// are `playbackDelayMs` apart (about 1.2 s for an ordinary call at the default 300 ms).
+//
+// Plan concurrency: `maxLiveCalls` (undefined = unlimited). A call is live from the moment
+// the simulator accepts it (answers 200 success) until it sends its final webhook
+// (post_call_transcription or call_initiation_failure; in outbox mode, until it queues
+// it). A request that would take live over the plan is answered 429
+// {"detail": {"status": "too_many_concurrent_requests", "message": ...}}, counted, never
+// live, never played. Requests that would not become live (0500, 0422, 0408, 0200, 0299,
+// invalid bodies) are not checked against the plan.
 //
 // For the benches and the concurrency tests it records every outbound-call request: how
 // many were in flight when it arrived, and (through `callRowProbe`) whether the Call row
 // was already written, with conversation_id NULL, before ElevenLabs was asked.
 //
 // Control endpoints, so that tests running inside workerd can steer it over HTTP:
-//   GET /__sim/records -> {records, max_in_flight} · POST /__sim/reset ·
-//   POST /__sim/latency {"ms": n} · GET /__sim/outbox?call_sid= (returns and removes) ·
-//   GET /__sim/played (answers once every scheduled playback has finished).
+//   GET /__sim/records -> {records, max_in_flight} · POST /__sim/reset (records, outbox and
+//   stats; the plan goes back to the start-up maxLiveCalls) · POST /__sim/latency {"ms": n} ·
+//   POST /__sim/plan {"max_live_calls": n | null} · GET /__sim/outbox?call_sid= (returns and
+//   removes) · GET /__sim/played (answers once every scheduled playback has finished) ·
+//   GET /simulator/stats -> {live, max_live, plan_max_live_calls, refused_for_concurrency,
+//   dials: {<to_number>: requests, refused ones included}}.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -39,8 +73,14 @@ export interface SimulatorOptions {
   webhookSecret: string;
   /** Delay before answering outbound-call. */
   latencyMs?: number;
-  /** Gap between played events (default 300 ms): the whole call takes about 1.2 s. */
+  /** Gap between played events when callSeconds is not set (default 300 ms): an ordinary call takes about 1.2 s. */
   playbackDelayMs?: number;
+  /** How long an accepted call plays, acceptance to final webhook, in seconds (fractions allowed); its turns are spread evenly across it. */
+  callSeconds?: number;
+  /** The plan's concurrency: calls live at once; undefined = unlimited. Over it, outbound-call answers 429. */
+  maxLiveCalls?: number;
+  /** When true, live transcription messages match the final transcript word for word. */
+  verbatimLiveMessages?: boolean;
   /** Asked when an outbound-call request arrives, to record whether the Call row existed. */
   callRowProbe?: (
     callSid: string,
@@ -58,6 +98,7 @@ export interface OutboundRecord {
   inFlightAtArrival: number;
   callRowExisted: boolean | null;
   conversationIdWasNull: boolean | null;
+  /** How the request went: an Outcome, or "too_many_concurrent_requests" when the plan refused it. */
   outcome: string;
   conversationId: string | null;
 }
@@ -72,13 +113,31 @@ export interface OutgoingWebhook {
   conversationId: string;
 }
 
+/** GET /simulator/stats, since the simulator started or was last reset. */
+export interface SimulatorStats {
+  /** Calls accepted whose final webhook has not been sent (or queued) yet. */
+  live: number;
+  /** The highest `live` seen. */
+  max_live: number;
+  /** The plan's limit; null = unlimited. */
+  plan_max_live_calls: number | null;
+  /** Outbound-call requests answered 429 because of the plan. */
+  refused_for_concurrency: number;
+  /** Outbound-call requests per to_number, refused ones included. */
+  dials: Record<string, number>;
+}
+
 export interface RunningSimulator {
   url: string;
   port: number;
   records(): OutboundRecord[];
   maxInFlight(): number;
+  /** Clears records, outbox and stats; the plan goes back to the start-up maxLiveCalls. */
   reset(): void;
   setLatency(ms: number): void;
+  /** null = unlimited. */
+  setPlan(maxLiveCalls: number | null): void;
+  stats(): SimulatorStats;
   /** Queued webhooks, in order; removes what it returns. */
   outbox(callSid?: string): OutgoingWebhook[];
   /** Resolves when every scheduled playback finished. */
@@ -92,6 +151,9 @@ type Outcome =
   | "http_422"
   | "no_answer"
   | "busy"
+  | "no_answer_failure"
+  | "voicemail"
+  | "opt_out"
   | "rejected"
   | "bad_response"
   | "invalid_request";
@@ -101,27 +163,119 @@ const OUTCOME_BY_LAST_FOUR: Record<string, Outcome> = {
   "0422": "http_422",
   "0408": "no_answer",
   "0486": "busy",
+  "0487": "no_answer_failure",
+  "0488": "voicemail",
+  "0499": "opt_out",
   "0200": "rejected",
   "0299": "bad_response",
 };
 
+/** Outcomes where ElevenLabs accepts the call: these become live, so the plan applies. */
+type AcceptedOutcome = "success" | "busy" | "no_answer_failure" | "voicemail" | "opt_out";
+const ACCEPTED_OUTCOMES = new Set<Outcome>([
+  "success",
+  "busy",
+  "no_answer_failure",
+  "voicemail",
+  "opt_out",
+]);
+
+/** Twilio's side of a call that never connected: call_initiation_failure and GET agree. */
+const INITIATION_FAILURES = {
+  busy: { failureReason: "busy", callStatus: "busy", sipResponseCode: "486", callResult: "busy" },
+  no_answer_failure: {
+    failureReason: "no-answer",
+    callStatus: "no-answer",
+    sipResponseCode: "487",
+    callResult: "no_answer",
+  },
+} as const;
+
+/** The number the agent calls from (ElevenLabs' phone_call.agent_number, Twilio's From). */
+const AGENT_NUMBER = "+15550000000";
+
+type CallResult = "answered" | "voicemail" | "busy" | "no_answer";
+type EvaluationResult = "success" | "failure" | "unknown";
+
+interface ToolCall {
+  type: "system";
+  request_id: string;
+  tool_name: string;
+  params_as_json: string;
+  tool_has_been_called: boolean;
+  tool_details: null;
+}
+
+interface ToolResult {
+  type: "system";
+  request_id: string;
+  tool_name: string;
+  result_value: string;
+  is_error: boolean;
+  tool_has_been_called: boolean;
+  tool_latency_secs: number;
+  dynamic_variable_updates: unknown[];
+  result: Record<string, unknown>;
+}
+
+interface ScriptTurn {
+  role: "agent" | "user";
+  /** null for a turn that only calls a tool or carries its result. */
+  message: string | null;
+  /** What the transcription webhook tool says for this turn, when the agent's LLM words it differently. */
+  liveMessage?: string;
+  toolCalls?: ToolCall[];
+  toolResults?: ToolResult[];
+}
+
 interface Turn {
   role: "agent" | "user";
-  message: string;
+  message: string | null;
   time_in_call_secs: number;
+  tool_calls: ToolCall[];
+  tool_results: ToolResult[];
+}
+
+interface Analysis {
+  call_successful: EvaluationResult;
+  transcript_summary: string;
+  call_summary_title: string | null;
+  evaluation_criteria_results: Record<
+    string,
+    { criteria_id: string; result: EvaluationResult; rationale: string }
+  >;
+  data_collection_results: Record<
+    string,
+    {
+      data_collection_id: string;
+      value: unknown;
+      json_schema: { type: string; description: string } | null;
+      rationale: string;
+    }
+  >;
 }
 
 interface SimulatedConversation {
   conversationId: string;
   agentId: string;
+  agentPhoneNumberId: string;
+  toNumber: string;
   callSid: string | null;
   twilioCallSid: string;
+  streamSid: string;
   dynamicVariables: Record<string, unknown>;
+  outcome: AcceptedOutcome;
   status: "in-progress" | "done" | "failed";
   startTimeUnixSecs: number;
+  acceptedAtMs: number;
   callDurationSecs: number;
-  terminationReason: string | null;
+  /** "" until the call ends, as ElevenLabs reports it. */
+  terminationReason: string;
+  callResult: CallResult | null;
   transcript: Turn[];
+  analysis: Analysis | null;
+  /** Counted in `live` until its final webhook goes out. */
+  live: boolean;
 }
 
 const TRANSCRIPTION_PATH = "/webhooks/elevenlabs/transcription";
@@ -133,12 +287,27 @@ export async function startElevenLabsSimulator(
 ): Promise<RunningSimulator> {
   const log = (line: string) => options.log?.(`[elevenlabs-sim] ${line}`);
   const playbackDelayMs = options.playbackDelayMs ?? 300;
+  const callSeconds = options.callSeconds;
+  if (callSeconds !== undefined && !(Number.isFinite(callSeconds) && callSeconds >= 0)) {
+    throw new RangeError(`callSeconds must be a non-negative number, got ${callSeconds}`);
+  }
+  if (options.maxLiveCalls !== undefined && !isPlanLimit(options.maxLiveCalls)) {
+    throw new RangeError(
+      `maxLiveCalls must be a non-negative integer, got ${options.maxLiveCalls}`,
+    );
+  }
+  const startupPlan = options.maxLiveCalls ?? null;
   const webhookBaseUrl = options.webhookBaseUrl?.replace(/\/+$/, "");
   let latencyMs = options.latencyMs ?? 0;
   let records: OutboundRecord[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   let outboxQueue: OutgoingWebhook[] = [];
+  let plan: number | null = startupPlan;
+  let live = 0;
+  let maxLive = 0;
+  let refusedForConcurrency = 0;
+  let dials = new Map<string, number>();
   const conversations = new Map<string, SimulatedConversation>();
   const playbacks = new Set<Promise<void>>();
   // Aborts pending latencies and playbacks on stop(), so nothing fires after it.
@@ -155,6 +324,23 @@ export async function startElevenLabsSimulator(
 
   async function played(): Promise<void> {
     while (playbacks.size > 0) await Promise.all([...playbacks]);
+  }
+
+  /** The call stops counting against the plan: called just before its final webhook goes out. */
+  function release(conversation: SimulatedConversation) {
+    if (!conversation.live) return;
+    conversation.live = false;
+    live -= 1;
+  }
+
+  function stats(): SimulatorStats {
+    return {
+      live,
+      max_live: maxLive,
+      plan_max_live_calls: plan,
+      refused_for_concurrency: refusedForConcurrency,
+      dials: Object.fromEntries(dials),
+    };
   }
 
   async function deliver(webhook: OutgoingWebhook): Promise<void> {
@@ -183,12 +369,14 @@ export async function startElevenLabsSimulator(
     }
   }
 
-  async function postCallWebhook(
+  /** Ends the call's live time, then signs and sends (or queues) its final webhook. */
+  async function finalWebhook(
     conversation: SimulatedConversation,
     payload: Record<string, unknown>,
   ): Promise<void> {
     const body = JSON.stringify(payload);
     const signature = await signElevenLabsPayload(body, options.webhookSecret, unixSecs());
+    release(conversation);
     await deliver({
       kind: "post_call",
       url: `${webhookBaseUrl ?? ""}${POST_CALL_PATH}`,
@@ -201,60 +389,120 @@ export async function startElevenLabsSimulator(
 
   /** The conversation as ElevenLabs' GET endpoint and post-call webhook both describe it. */
   function conversationData(conversation: SimulatedConversation) {
+    const done = conversation.status === "done";
     return {
       agent_id: conversation.agentId,
       conversation_id: conversation.conversationId,
       status: conversation.status,
-      transcript: conversation.transcript.map((turn) => ({ ...turn })),
+      user_id: null,
+      transcript: conversation.transcript.map((turn) => ({
+        role: turn.role,
+        agent_metadata:
+          turn.role === "agent" ? { agent_id: conversation.agentId, workflow_node_id: null } : null,
+        message: turn.message,
+        multivoice_message: null,
+        tool_calls: turn.tool_calls.map((call) => ({ ...call })),
+        tool_results: turn.tool_results.map((result) => ({
+          ...result,
+          result: { ...result.result },
+        })),
+        feedback: null,
+        llm_override: null,
+        time_in_call_secs: turn.time_in_call_secs,
+        conversation_turn_metrics: null,
+        rag_retrieval_info: null,
+        llm_usage: null,
+        interrupted: false,
+        original_message: null,
+      })),
       metadata: {
         start_time_unix_secs: conversation.startTimeUnixSecs,
         call_duration_secs: conversation.callDurationSecs,
         termination_reason: conversation.terminationReason,
+        error: null,
+        warnings: [],
+        main_language: "en",
+        text_only: false,
         phone_call: {
           type: "twilio",
           direction: "outbound",
+          phone_number_id: conversation.agentPhoneNumberId,
+          agent_number: AGENT_NUMBER,
+          external_number: conversation.toNumber,
+          call_result: conversation.callResult,
+          stream_sid: conversation.streamSid,
           call_sid: conversation.twilioCallSid,
         },
+        batch_call: null,
+        features_usage: {
+          voicemail_detection: {
+            enabled: true,
+            used: done && conversation.outcome === "voicemail",
+          },
+        },
+        conversation_initiation_source: "twilio",
       },
+      analysis: conversation.analysis && structuredClone(conversation.analysis),
       conversation_initiation_client_data: {
+        conversation_config_override: {
+          agent: { prompt: null, first_message: null, language: "en" },
+          tts: { voice_id: null },
+        },
+        custom_llm_extra_body: {},
+        user_id: null,
         dynamic_variables: { ...conversation.dynamicVariables },
       },
+      has_audio: done,
+      has_user_audio: done,
+      has_response_audio: done,
+      has_auxiliary_audio: false,
     };
   }
 
-  async function playCall(conversation: SimulatedConversation): Promise<void> {
+  /** Waits for the nth event of a call (1-based) with `events` events in all, the final webhook included. */
+  function waitForEvent(conversation: SimulatedConversation, nth: number, events: number) {
     const signal = stopping.signal;
+    if (callSeconds === undefined) return delay(playbackDelayMs, undefined, { signal });
+    const dueMs = conversation.acceptedAtMs + (callSeconds * 1000 * nth) / events;
+    return delay(Math.max(0, dueMs - Date.now()), undefined, { signal });
+  }
+
+  async function playCall(conversation: SimulatedConversation): Promise<void> {
     const startMs = conversation.startTimeUnixSecs * 1000;
     const name =
       typeof conversation.dynamicVariables.driver_name === "string"
         ? conversation.dynamicVariables.driver_name
         : "there";
-    const script: Omit<Turn, "time_in_call_secs">[] = [
-      {
-        role: "agent",
-        message: `Hi ${name}, this is the fleet safety team calling about recent violations on your record. Do you have a minute?`,
-      },
-      { role: "user", message: "Yes, I have a minute. What happened?" },
-      {
-        role: "agent",
-        message:
-          "Thanks. I'll go over each one with you, and we'll send you a written summary. Drive safe.",
-      },
-    ];
+    const script = scriptFor(conversation.outcome, name);
+    const events = script.length + 1;
     let lastSecs = 0;
-    for (const line of script) {
-      await delay(playbackDelayMs, undefined, { signal });
+    for (const [index, line] of script.entries()) {
+      await waitForEvent(conversation, index + 1, events);
+      if (conversation.callResult === null && line.role === "user") {
+        conversation.callResult = conversation.outcome === "voicemail" ? "voicemail" : "answered";
+      }
       // Whole seconds, as ElevenLabs reports them; the transcription webhook's timestamp is
-      // start + time_in_call_secs, so both webhooks describe a turn identically.
+      // start + time_in_call_secs, so both webhooks place a turn at the same instant.
       lastSecs = Math.max(lastSecs, Math.floor((Date.now() - startMs) / 1000));
-      const turn: Turn = { ...line, time_in_call_secs: lastSecs };
+      const turn: Turn = {
+        role: line.role,
+        message: line.message,
+        time_in_call_secs: lastSecs,
+        tool_calls: line.toolCalls ?? [],
+        tool_results: line.toolResults ?? [],
+      };
       conversation.transcript.push(turn);
+      // Tool calls and results are not utterances: the agent does not post them live.
+      if (line.message === null) continue;
       if (conversation.callSid === null) {
         log(
           `${conversation.conversationId}: no call_sid dynamic variable, transcription webhook skipped`,
         );
         continue;
       }
+      const message = options.verbatimLiveMessages
+        ? line.message
+        : (line.liveMessage ?? line.message);
       await deliver({
         kind: "transcription",
         url: `${webhookBaseUrl ?? ""}${TRANSCRIPTION_PATH}`,
@@ -265,50 +513,59 @@ export async function startElevenLabsSimulator(
         body: JSON.stringify({
           call_sid: conversation.callSid,
           speaker: turn.role,
-          message: turn.message,
+          message,
           timestamp: new Date(startMs + turn.time_in_call_secs * 1000).toISOString(),
         }),
         callSid: conversation.callSid,
         conversationId: conversation.conversationId,
       });
     }
-    await delay(playbackDelayMs, undefined, { signal });
+    await waitForEvent(conversation, events, events);
     conversation.callDurationSecs = Math.max(
       lastSecs + 1,
       Math.ceil((Date.now() - startMs) / 1000),
     );
-    conversation.terminationReason = "end_call tool was called.";
+    conversation.callResult = conversation.outcome === "voicemail" ? "voicemail" : "answered";
+    conversation.terminationReason =
+      conversation.outcome === "voicemail"
+        ? "voicemail_detection tool was called."
+        : "end_call tool was called.";
+    conversation.analysis = analysisFor(conversation.outcome);
     conversation.status = "done";
-    await postCallWebhook(conversation, {
+    await finalWebhook(conversation, {
       type: "post_call_transcription",
       event_timestamp: unixSecs(),
       data: conversationData(conversation),
     });
   }
 
-  async function failCall(conversation: SimulatedConversation, toNumber: string): Promise<void> {
-    await delay(playbackDelayMs, undefined, { signal: stopping.signal });
+  async function failCall(
+    conversation: SimulatedConversation,
+    failure: (typeof INITIATION_FAILURES)[keyof typeof INITIATION_FAILURES],
+  ): Promise<void> {
+    await waitForEvent(conversation, 1, 1);
     conversation.status = "failed";
-    conversation.terminationReason = "busy";
+    conversation.terminationReason = failure.failureReason;
+    conversation.callResult = failure.callResult;
     // Documented without dynamic variables: the service must match it by conversation_id.
-    await postCallWebhook(conversation, {
+    await finalWebhook(conversation, {
       type: "call_initiation_failure",
       event_timestamp: unixSecs(),
       data: {
         agent_id: conversation.agentId,
         conversation_id: conversation.conversationId,
-        failure_reason: "busy",
+        failure_reason: failure.failureReason,
         metadata: {
           type: "twilio",
           body: {
             AccountSid: `AC${"0".repeat(32)}`,
             ApiVersion: "2010-04-01",
             CallSid: conversation.twilioCallSid,
-            CallStatus: "busy",
+            CallStatus: failure.callStatus,
             Direction: "outbound-api",
-            From: "+15550000000",
-            SipResponseCode: "486",
-            To: toNumber,
+            From: AGENT_NUMBER,
+            SipResponseCode: failure.sipResponseCode,
+            To: conversation.toNumber,
           },
         },
       },
@@ -323,6 +580,9 @@ export async function startElevenLabsSimulator(
     const callSid =
       typeof dynamicVariables.call_sid === "string" ? dynamicVariables.call_sid : null;
     const lastFour = toNumber.replace(/\D/g, "").slice(-4);
+    if (typeof payload?.to_number === "string") {
+      dials.set(toNumber, (dials.get(toNumber) ?? 0) + 1);
+    }
 
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -338,7 +598,6 @@ export async function startElevenLabsSimulator(
     );
     const outcome: Outcome =
       missing.length > 0 ? "invalid_request" : (OUTCOME_BY_LAST_FOUR[lastFour] ?? "success");
-    const accepted = outcome === "success" || outcome === "busy";
     const record: OutboundRecord = {
       at: Date.now(),
       toNumberLast4: lastFour,
@@ -348,7 +607,7 @@ export async function startElevenLabsSimulator(
       callRowExisted: null,
       conversationIdWasNull: null,
       outcome,
-      conversationId: accepted ? `conv_sim_${randomHex(10)}` : null,
+      conversationId: ACCEPTED_OUTCOMES.has(outcome) ? `conv_sim_${randomHex(10)}` : null,
     };
     records.push(record);
     log(`outbound-call to ***${lastFour} (call_sid ${callSid ?? "none"}): ${outcome}`);
@@ -398,17 +657,42 @@ export async function startElevenLabsSimulator(
         return;
     }
 
+    // Accepting the call makes it live: the plan is checked here, at the moment of acceptance.
+    if (plan !== null && live >= plan) {
+      refusedForConcurrency += 1;
+      record.outcome = "too_many_concurrent_requests";
+      record.conversationId = null;
+      log(`outbound-call to ***${lastFour}: refused, ${live} live calls, plan allows ${plan}`);
+      return sendJson(response, 429, {
+        detail: {
+          status: "too_many_concurrent_requests",
+          message: `Too many concurrent calls: your plan allows ${plan} at once.`,
+        },
+      });
+    }
+    live += 1;
+    maxLive = Math.max(maxLive, live);
+
+    const acceptedAtMs = Date.now();
     const conversation: SimulatedConversation = {
       conversationId: record.conversationId ?? `conv_sim_${randomHex(10)}`,
       agentId: String(payload?.agent_id),
+      agentPhoneNumberId: String(payload?.agent_phone_number_id),
+      toNumber,
       callSid,
       twilioCallSid: `CA${randomHex(16)}`,
+      streamSid: `MZ${randomHex(16)}`,
       dynamicVariables: { ...dynamicVariables },
+      outcome,
       status: "in-progress",
-      startTimeUnixSecs: unixSecs(),
+      startTimeUnixSecs: Math.floor(acceptedAtMs / 1000),
+      acceptedAtMs,
       callDurationSecs: 0,
-      terminationReason: null,
+      terminationReason: "",
+      callResult: null,
       transcript: [],
+      analysis: null,
+      live: true,
     };
     conversations.set(conversation.conversationId, conversation);
     sendJson(response, 200, {
@@ -417,9 +701,18 @@ export async function startElevenLabsSimulator(
       conversation_id: conversation.conversationId,
       callSid: conversation.twilioCallSid,
     });
-    schedule(() =>
-      outcome === "busy" ? failCall(conversation, toNumber) : playCall(conversation),
-    );
+    schedule(async () => {
+      try {
+        if (outcome === "busy" || outcome === "no_answer_failure") {
+          await failCall(conversation, INITIATION_FAILURES[outcome]);
+        } else {
+          await playCall(conversation);
+        }
+      } finally {
+        // A playback cut short (stop(), an error) must not hold a plan slot for ever.
+        release(conversation);
+      }
+    });
   }
 
   function handleGetConversation(response: ServerResponse, conversationId: string) {
@@ -448,12 +741,27 @@ export async function startElevenLabsSimulator(
     records = [];
     outboxQueue = [];
     maxInFlight = inFlight;
+    // Calls still playing stay live: they hold their plan slots until their final webhook.
+    maxLive = live;
+    refusedForConcurrency = 0;
+    dials = new Map();
+    plan = startupPlan;
+  }
+
+  function setPlan(maxLiveCalls: number | null) {
+    if (maxLiveCalls !== null && !isPlanLimit(maxLiveCalls)) {
+      throw new RangeError(`maxLiveCalls must be a non-negative integer or null`);
+    }
+    plan = maxLiveCalls;
   }
 
   async function route(request: IncomingMessage, response: ServerResponse, body: string) {
     const url = new URL(request.url ?? "/", "http://localhost");
     const method = request.method ?? "GET";
 
+    if (method === "GET" && url.pathname === "/simulator/stats") {
+      return sendJson(response, 200, stats());
+    }
     if (url.pathname.startsWith("/__sim/")) {
       if (method === "GET" && url.pathname === "/__sim/records") {
         return sendJson(response, 200, { records, max_in_flight: maxInFlight });
@@ -469,6 +777,21 @@ export async function startElevenLabsSimulator(
         }
         latencyMs = ms;
         return sendJson(response, 200, { ok: true, latency_ms: latencyMs });
+      }
+      if (method === "POST" && url.pathname === "/__sim/plan") {
+        const planRequest = parseJsonObject(body);
+        const limit = planRequest?.max_live_calls;
+        if (
+          !planRequest ||
+          !("max_live_calls" in planRequest) ||
+          (limit !== null && !isPlanLimit(limit))
+        ) {
+          return sendJson(response, 400, {
+            detail: 'expected {"max_live_calls": <non-negative integer> | null}',
+          });
+        }
+        setPlan(limit as number | null);
+        return sendJson(response, 200, { ok: true, max_live_calls: plan });
       }
       if (method === "GET" && url.pathname === "/__sim/outbox") {
         return sendJson(response, 200, {
@@ -529,6 +852,8 @@ export async function startElevenLabsSimulator(
     setLatency: (ms) => {
       latencyMs = ms;
     },
+    setPlan,
+    stats,
     outbox: takeOutbox,
     played,
     async stop() {
@@ -537,6 +862,166 @@ export async function startElevenLabsSimulator(
       // Also ends the held 0408 sockets.
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// What each kind of answered call says, and what ElevenLabs' analysis makes of it.
+
+const GREETING = (name: string) =>
+  `Hi ${name}, this is the fleet safety team calling about recent violations on your record. Do you have a minute?`;
+// The transcription webhook tool's message is written by the agent's LLM: close, not equal.
+const GREETING_LIVE = (name: string) =>
+  `Hi ${name}, this is the fleet safety team, calling about some recent violations on your record. Do you have a minute?`;
+
+function scriptFor(outcome: AcceptedOutcome, name: string): ScriptTurn[] {
+  if (outcome === "voicemail") {
+    const voicemailMessage = `Hi ${name}, this is the fleet safety team calling about recent violations on your record. Please call us back when you can. Drive safe.`;
+    const requestId = `voicemail_detection_${randomHex(8)}`;
+    const reason = "The call was answered by a voicemail greeting asking to leave a message.";
+    const result = {
+      result_type: "voicemail_detection_success",
+      status: "success",
+      voicemail_message: voicemailMessage,
+      reason,
+    };
+    return [
+      {
+        role: "user",
+        message:
+          "Hi, you've reached my voicemail. I can't take your call right now, please leave a message after the tone.",
+      },
+      {
+        role: "agent",
+        message: null,
+        toolCalls: [
+          {
+            type: "system",
+            request_id: requestId,
+            tool_name: "voicemail_detection",
+            params_as_json: JSON.stringify({ reason }),
+            tool_has_been_called: true,
+            tool_details: null,
+          },
+        ],
+      },
+      {
+        role: "agent",
+        message: null,
+        toolResults: [
+          {
+            type: "system",
+            request_id: requestId,
+            tool_name: "voicemail_detection",
+            result_value: JSON.stringify(result),
+            is_error: false,
+            tool_has_been_called: true,
+            tool_latency_secs: 0.02,
+            dynamic_variable_updates: [],
+            result,
+          },
+        ],
+      },
+      {
+        role: "agent",
+        message: voicemailMessage,
+        liveMessage: `Hi ${name}, this is the fleet safety team, calling about some recent violations on your record. Please call us back when you can. Drive safe.`,
+      },
+    ];
+  }
+  if (outcome === "opt_out") {
+    return [
+      { role: "agent", message: GREETING(name), liveMessage: GREETING_LIVE(name) },
+      { role: "user", message: "No. Please take me off your list, I don't want any more calls." },
+      { role: "agent", message: `Understood, ${name}. We won't call you again. Goodbye.` },
+    ];
+  }
+  return [
+    { role: "agent", message: GREETING(name), liveMessage: GREETING_LIVE(name) },
+    { role: "user", message: "Yes, I have a minute. What happened?" },
+    {
+      role: "agent",
+      message:
+        "Thanks. I'll go over each one with you, and we'll send you a written summary. Drive safe.",
+    },
+  ];
+}
+
+const DATA_COLLECTION_DESCRIPTIONS = {
+  acknowledged_violation: "Whether the driver acknowledged the violations on their record.",
+  disputes_violation: "Whether the driver disputed any of the violations.",
+  opt_out: "Whether the driver asked not to be called again.",
+} as const;
+
+function analysisFor(outcome: AcceptedOutcome): Analysis {
+  const collected = (
+    id: keyof typeof DATA_COLLECTION_DESCRIPTIONS,
+    value: boolean | null,
+    rationale: string,
+  ) => ({
+    data_collection_id: id,
+    value,
+    json_schema: { type: "boolean", description: DATA_COLLECTION_DESCRIPTIONS[id] },
+    rationale,
+  });
+  const reviewed = (result: EvaluationResult, rationale: string) => ({
+    violations_reviewed: { criteria_id: "violations_reviewed", result, rationale },
+  });
+  if (outcome === "voicemail") {
+    const rationale = "The call reached voicemail; the driver was not spoken to.";
+    return {
+      call_successful: "failure",
+      transcript_summary:
+        "The call reached the driver's voicemail. The agent left a message asking the driver to call back.",
+      call_summary_title: "Voicemail left",
+      evaluation_criteria_results: reviewed("failure", rationale),
+      data_collection_results: {
+        acknowledged_violation: collected("acknowledged_violation", null, rationale),
+        disputes_violation: collected("disputes_violation", null, rationale),
+        opt_out: collected("opt_out", null, rationale),
+      },
+    };
+  }
+  if (outcome === "opt_out") {
+    const rationale = "The driver ended the call before the violations were discussed.";
+    return {
+      call_successful: "failure",
+      transcript_summary:
+        "The driver asked not to be called again before the violations were reviewed. The agent confirmed and ended the call.",
+      call_summary_title: "Driver opted out",
+      evaluation_criteria_results: reviewed(
+        "failure",
+        "The driver asked not to be called again before the violations were reviewed.",
+      ),
+      data_collection_results: {
+        acknowledged_violation: collected("acknowledged_violation", null, rationale),
+        disputes_violation: collected("disputes_violation", null, rationale),
+        opt_out: collected("opt_out", true, "The driver asked to be taken off the call list."),
+      },
+    };
+  }
+  return {
+    call_successful: "success",
+    transcript_summary:
+      "The agent went over the driver's recent violations. The driver acknowledged them, disputed none, and will receive a written summary.",
+    call_summary_title: "Violations reviewed",
+    evaluation_criteria_results: reviewed(
+      "success",
+      "The agent went over the violations with the driver.",
+    ),
+    data_collection_results: {
+      acknowledged_violation: collected(
+        "acknowledged_violation",
+        true,
+        "The driver listened and acknowledged the violations.",
+      ),
+      disputes_violation: collected(
+        "disputes_violation",
+        false,
+        "The driver did not dispute any violation.",
+      ),
+      opt_out: collected("opt_out", false, "The driver did not ask to stop the calls."),
     },
   };
 }
@@ -569,6 +1054,10 @@ export function postgresCallRowProbe(databaseUrl: string): {
     },
     close: () => pool.end(),
   };
+}
+
+function isPlanLimit(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0;
 }
 
 function unixSecs(): number {

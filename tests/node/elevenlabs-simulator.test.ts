@@ -1,5 +1,7 @@
-// The local ElevenLabs simulator, in Node: its answers, failure modes, in-flight counting and
-// the webhooks it plays, checked against our own signature verifier and outbound-call client.
+// The local ElevenLabs simulator, in Node: its answers, endings, in-flight counting, plan
+// concurrency, call length, stats and the webhooks it plays, checked against our own
+// signature verifier and outbound-call client. Its shapes are also held by ElevenLabs' SDK
+// in elevenlabs-sdk-shapes.test.ts.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,6 +11,7 @@ import {
   postgresCallRowProbe,
   type RunningSimulator,
   type SimulatorOptions,
+  type SimulatorStats,
   startElevenLabsSimulator,
 } from "../../scripts/lib/elevenlabs-simulator.ts";
 import { startPostgres } from "../../scripts/lib/embedded-postgres.ts";
@@ -83,6 +86,68 @@ async function verify(webhook: OutgoingWebhook) {
     secret: SECRET,
     now: new Date(),
   });
+}
+
+interface Received {
+  path: string;
+  headers: IncomingMessage["headers"];
+  body: string;
+  at: number;
+}
+
+/** A stand-in Worker: records each webhook, and calls `onRequest` as it arrives. */
+async function receiver(
+  status: (path: string) => number = () => 200,
+  onRequest: (path: string) => void = () => {},
+) {
+  const received: Received[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const path = request.url ?? "/";
+      onRequest(path);
+      received.push({
+        path,
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+        at: Date.now(),
+      });
+      response.writeHead(status(path), { "content-type": "application/json" });
+      response.end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function getConversationRaw(sim: RunningSimulator, conversationId: string) {
+  const response = await fetch(`${sim.url}/v1/convai/conversations/${conversationId}`, {
+    headers: { "xi-api-key": API_KEY },
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as any;
+}
+
+async function stats(sim: RunningSimulator): Promise<SimulatorStats> {
+  const response = await fetch(`${sim.url}/simulator/stats`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as SimulatorStats;
+}
+
+/** The simulator's webhooks for a call: live utterances, and the final post-call event. */
+function splitWebhooks(webhooks: OutgoingWebhook[]) {
+  const live = webhooks
+    .filter((webhook) => webhook.kind === "transcription")
+    .map((webhook) => JSON.parse(webhook.body) as Record<string, string>);
+  const finals = webhooks.filter((webhook) => webhook.kind === "post_call");
+  expect(finals).toHaveLength(1);
+  const final = finals[0] as OutgoingWebhook;
+  return { live, final, event: JSON.parse(final.body) as any };
 }
 
 describe("POST /v1/convai/twilio/outbound-call", () => {
@@ -262,11 +327,7 @@ describe("our outbound-call client against the simulator", () => {
       conversationId: expect.stringMatching(/^conv_sim_/),
       twilioCallSid: expect.stringMatching(/^CA/),
     });
-    expect(await place("+15551230500")).toMatchObject({
-      ok: false,
-      code: "elevenlabs_http_error",
-      httpStatus: 500,
-    });
+    expect(await place("+15551230500")).toMatchObject({ ok: false, httpStatus: 500 });
     expect(await place("+15551230422")).toMatchObject({
       ok: false,
       code: "elevenlabs_http_error",
@@ -305,7 +366,7 @@ describe("our outbound-call client against the simulator", () => {
 });
 
 describe("playing a call into the outbox", () => {
-  it("queues the utterances, then a signed post_call_transcription with the same turns", async () => {
+  it("queues the utterances, then a signed post_call_transcription with the same turns, one reworded", async () => {
     const sim = await simulator();
     const callSid = freshCallSid();
     const dynamicVariables = {
@@ -364,18 +425,29 @@ describe("playing a call into the outbox", () => {
         conversation_initiation_client_data: { dynamic_variables: dynamicVariables },
       },
     });
-    // Both webhooks describe each turn identically: timestamp = start + time_in_call_secs.
+    // Both webhooks place each turn at the same instant: timestamp = start +
+    // time_in_call_secs. The words match too, except the first agent turn: the webhook
+    // tool's message is written by the agent's LLM, not copied from the transcript.
     const start = event.data.metadata.start_time_unix_secs as number;
-    expect(
-      event.data.transcript.map(
-        (turn: { role: string; message: string; time_in_call_secs: number }) => ({
-          speaker: turn.role,
-          message: turn.message,
-          timestamp: new Date((start + turn.time_in_call_secs) * 1000).toISOString(),
-          call_sid: callSid,
-        }),
-      ),
-    ).toEqual(utterances);
+    const fromTranscript = event.data.transcript.map(
+      (turn: { role: string; message: string; time_in_call_secs: number }) => ({
+        speaker: turn.role,
+        message: turn.message,
+        timestamp: new Date((start + turn.time_in_call_secs) * 1000).toISOString(),
+        call_sid: callSid,
+      }),
+    );
+    expect(fromTranscript[0]?.message).toBe(
+      "Hi Ana Ruiz, this is the fleet safety team calling about recent violations on your record. Do you have a minute?",
+    );
+    expect(utterances[0]?.message).toBe(
+      "Hi Ana Ruiz, this is the fleet safety team, calling about some recent violations on your record. Do you have a minute?",
+    );
+    expect(utterances).toEqual([
+      { ...fromTranscript[0], message: utterances[0]?.message },
+      fromTranscript[1],
+      fromTranscript[2],
+    ]);
     expect(event.data.metadata.call_duration_secs).toBeGreaterThan(
       event.data.transcript.at(-1).time_in_call_secs,
     );
@@ -452,7 +524,7 @@ describe("playing a call into the outbox", () => {
 });
 
 describe("GET /v1/convai/conversations/{id}", () => {
-  it("describes a call in progress, then done with its transcript", async () => {
+  it("describes a call in progress, then done with its transcript and analysis", async () => {
     const sim = await simulator({ playbackDelayMs: 100, apiKey: API_KEY });
     const client = clientFor(sim);
     const callSid = freshCallSid();
@@ -462,26 +534,67 @@ describe("GET /v1/convai/conversations/{id}", () => {
     });
     if (!placed.ok) throw new Error(placed.reason);
 
-    const during = await client.getConversation(placed.conversationId);
-    expect(during).toMatchObject({ conversation_id: placed.conversationId, status: "in-progress" });
+    expect(await client.getConversation(placed.conversationId)).toMatchObject({
+      status: "in-progress",
+    });
+    const during = await getConversationRaw(sim, placed.conversationId);
+    expect(during).toMatchObject({
+      conversation_id: placed.conversationId,
+      status: "in-progress",
+      analysis: null,
+      has_audio: false,
+      metadata: {
+        call_duration_secs: 0,
+        termination_reason: "",
+        phone_call: { call_result: null, external_number: "+15551230042" },
+      },
+    });
 
     await sim.played();
-    const after = await client.getConversation(placed.conversationId);
-    expect(after).toEqual({
+    expect(await client.getConversation(placed.conversationId)).toMatchObject({ status: "done" });
+    const after = await getConversationRaw(sim, placed.conversationId);
+    expect(after).toMatchObject({
+      agent_id: "agent_sim",
       conversation_id: placed.conversationId,
       status: "done",
-      transcript: [
-        { role: "agent", message: expect.any(String), time_in_call_secs: expect.any(Number) },
-        { role: "user", message: expect.any(String), time_in_call_secs: expect.any(Number) },
-        { role: "agent", message: expect.any(String), time_in_call_secs: expect.any(Number) },
-      ],
+      has_audio: true,
+      has_user_audio: true,
+      has_response_audio: true,
+      has_auxiliary_audio: false,
       metadata: {
         start_time_unix_secs: expect.any(Number),
         call_duration_secs: expect.any(Number),
-        termination_reason: expect.any(String),
+        termination_reason: "end_call tool was called.",
+        phone_call: {
+          type: "twilio",
+          direction: "outbound",
+          phone_number_id: "phnum_sim",
+          agent_number: "+15550000000",
+          external_number: "+15551230042",
+          call_result: "answered",
+          stream_sid: expect.stringMatching(/^MZ[0-9a-f]{32}$/),
+          call_sid: placed.twilioCallSid,
+        },
+        features_usage: { voicemail_detection: { enabled: true, used: false } },
       },
-      dynamic_variables: { call_sid: callSid, driver_id: 9 },
+      conversation_initiation_client_data: {
+        dynamic_variables: { call_sid: callSid, driver_id: 9 },
+      },
     });
+    expect(
+      after.transcript.map((turn: { role: string; tool_calls: unknown[] }) => [
+        turn.role,
+        turn.tool_calls,
+      ]),
+    ).toEqual([
+      ["agent", []],
+      ["user", []],
+      ["agent", []],
+    ]);
+    // The analysis the post-call webhook carried, word for word.
+    const { event } = splitWebhooks(sim.outbox(callSid));
+    expect(after.analysis).toEqual(event.data.analysis);
+    expect(after.analysis.call_successful).toBe("success");
   });
 
   it("answers 404 conversation_not_found for an unknown id and 503 for conv_down_ ids", async () => {
@@ -544,36 +657,6 @@ describe("control endpoints over HTTP", () => {
 });
 
 describe("delivering to a webhookBaseUrl", () => {
-  interface Received {
-    path: string;
-    headers: IncomingMessage["headers"];
-    body: string;
-  }
-
-  async function receiver(status: (path: string) => number) {
-    const received: Received[] = [];
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on("data", (chunk: Buffer) => chunks.push(chunk));
-      request.on("end", () => {
-        const path = request.url ?? "/";
-        received.push({
-          path,
-          headers: request.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-        });
-        response.writeHead(status(path), { "content-type": "application/json" });
-        response.end("{}");
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      received,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
-  }
-
   it("POSTs the utterances and the signed post-call webhook to the Worker, in order", async () => {
     const worker = await receiver(() => 200);
     try {
@@ -635,6 +718,557 @@ describe("delivering to a webhookBaseUrl", () => {
     expect(
       lines.filter((line) => line.includes("webhook") && line.includes("failed")),
     ).toHaveLength(4);
+  });
+});
+
+describe("the live transcription messages", () => {
+  it("match the final transcript word for word with verbatimLiveMessages", async () => {
+    const sim = await simulator({ verbatimLiveMessages: true });
+    const callSid = freshCallSid();
+    await placeCall(sim, "+15551230042", { call_sid: callSid, driver_name: "Ana Ruiz" });
+    await sim.played();
+    const { live, event } = splitWebhooks(sim.outbox(callSid));
+    expect(live.map((utterance) => utterance.message)).toEqual(
+      event.data.transcript.map((turn: { message: string }) => turn.message),
+    );
+  });
+});
+
+describe("endings by the last four digits", () => {
+  it("0487: accepted, then a signed call_initiation_failure no-answer", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    const answer = (await (await placeCall(sim, "+15551230487", { call_sid: callSid })).json()) as {
+      success: boolean;
+      conversation_id: string;
+      callSid: string;
+    };
+    expect(answer.success).toBe(true);
+    await sim.played();
+    const webhooks = sim.outbox(callSid);
+    expect(webhooks.map((webhook) => webhook.kind)).toEqual(["post_call"]);
+    const webhook = webhooks[0] as OutgoingWebhook;
+    expect(await verify(webhook)).toMatchObject({ ok: true });
+    expect(JSON.parse(webhook.body)).toEqual({
+      type: "call_initiation_failure",
+      event_timestamp: expect.any(Number),
+      data: {
+        agent_id: "agent_sim",
+        conversation_id: answer.conversation_id,
+        failure_reason: "no-answer",
+        metadata: {
+          type: "twilio",
+          body: {
+            AccountSid: expect.stringMatching(/^AC[0-9a-f]{32}$/),
+            ApiVersion: "2010-04-01",
+            CallSid: answer.callSid,
+            CallStatus: "no-answer",
+            Direction: "outbound-api",
+            From: "+15550000000",
+            SipResponseCode: "487",
+            To: "+15551230487",
+          },
+        },
+      },
+    });
+    expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+      status: "failed",
+      transcript: [],
+      analysis: null,
+      has_audio: false,
+      metadata: {
+        call_duration_secs: 0,
+        termination_reason: "no-answer",
+        phone_call: { call_result: "no_answer" },
+      },
+    });
+    expect(sim.records()[0]).toMatchObject({ outcome: "no_answer_failure" });
+  });
+
+  it("0486 is still busy, now with the conversation's call_result", async () => {
+    const sim = await simulator();
+    const answer = (await (await placeCall(sim, "+15551230486")).json()) as {
+      conversation_id: string;
+    };
+    await sim.played();
+    expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+      status: "failed",
+      metadata: { termination_reason: "busy", phone_call: { call_result: "busy" } },
+    });
+  });
+
+  it("0488: voicemail, with the voicemail_detection tool call and result in the transcript", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    const answer = (await (
+      await placeCall(sim, "+15551230488", { call_sid: callSid, driver_name: "Ana Ruiz" })
+    ).json()) as { conversation_id: string };
+    await sim.played();
+    const webhooks = sim.outbox(callSid);
+    // Tool-call turns (message null) are not posted live.
+    expect(webhooks.map((webhook) => webhook.kind)).toEqual([
+      "transcription",
+      "transcription",
+      "post_call",
+    ]);
+    const { live, final, event } = splitWebhooks(webhooks);
+    expect(await verify(final)).toMatchObject({ ok: true });
+    const voicemailMessage =
+      "Hi Ana Ruiz, this is the fleet safety team calling about recent violations on your record. Please call us back when you can. Drive safe.";
+    expect(live.map((utterance) => [utterance.speaker, utterance.message])).toEqual([
+      [
+        "user",
+        "Hi, you've reached my voicemail. I can't take your call right now, please leave a message after the tone.",
+      ],
+      [
+        "agent",
+        "Hi Ana Ruiz, this is the fleet safety team, calling about some recent violations on your record. Please call us back when you can. Drive safe.",
+      ],
+    ]);
+
+    expect(event.type).toBe("post_call_transcription");
+    expect(event.data.conversation_id).toBe(answer.conversation_id);
+    expect(event.data.status).toBe("done");
+    const transcript = event.data.transcript as {
+      role: string;
+      message: string | null;
+      tool_calls: Record<string, unknown>[];
+      tool_results: Record<string, unknown>[];
+    }[];
+    expect(transcript.map((turn) => [turn.role, turn.message])).toEqual([
+      ["user", expect.stringContaining("leave a message after the tone")],
+      ["agent", null],
+      ["agent", null],
+      ["agent", voicemailMessage],
+    ]);
+    const reason = "The call was answered by a voicemail greeting asking to leave a message.";
+    const requestId = transcript[1]?.tool_calls[0]?.request_id;
+    expect(requestId).toMatch(/^voicemail_detection_[0-9a-f]{16}$/);
+    expect(transcript[1]?.tool_calls).toEqual([
+      {
+        type: "system",
+        request_id: requestId,
+        tool_name: "voicemail_detection",
+        params_as_json: JSON.stringify({ reason }),
+        tool_has_been_called: true,
+        tool_details: null,
+      },
+    ]);
+    expect(transcript[1]?.tool_results).toEqual([]);
+    expect(transcript[2]?.tool_calls).toEqual([]);
+    const result = {
+      result_type: "voicemail_detection_success",
+      status: "success",
+      voicemail_message: voicemailMessage,
+      reason,
+    };
+    expect(transcript[2]?.tool_results).toEqual([
+      {
+        type: "system",
+        request_id: requestId,
+        tool_name: "voicemail_detection",
+        result_value: JSON.stringify(result),
+        is_error: false,
+        tool_has_been_called: true,
+        tool_latency_secs: 0.02,
+        dynamic_variable_updates: [],
+        result,
+      },
+    ]);
+    expect(event.data.metadata).toMatchObject({
+      termination_reason: "voicemail_detection tool was called.",
+      features_usage: { voicemail_detection: { enabled: true, used: true } },
+      phone_call: { call_result: "voicemail" },
+    });
+    const rationale = "The call reached voicemail; the driver was not spoken to.";
+    expect(event.data.analysis).toEqual({
+      call_successful: "failure",
+      transcript_summary:
+        "The call reached the driver's voicemail. The agent left a message asking the driver to call back.",
+      call_summary_title: "Voicemail left",
+      evaluation_criteria_results: {
+        violations_reviewed: { criteria_id: "violations_reviewed", result: "failure", rationale },
+      },
+      data_collection_results: {
+        acknowledged_violation: {
+          data_collection_id: "acknowledged_violation",
+          value: null,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver acknowledged the violations on their record.",
+          },
+          rationale,
+        },
+        disputes_violation: {
+          data_collection_id: "disputes_violation",
+          value: null,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver disputed any of the violations.",
+          },
+          rationale,
+        },
+        opt_out: {
+          data_collection_id: "opt_out",
+          value: null,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver asked not to be called again.",
+          },
+          rationale,
+        },
+      },
+    });
+    expect(sim.records()[0]).toMatchObject({ outcome: "voicemail" });
+  });
+
+  it("0499: the driver asks for no more calls, and the analysis says opt_out", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    await placeCall(sim, "+15551230499", { call_sid: callSid, driver_name: "Ana Ruiz" });
+    await sim.played();
+    const { live, final, event } = splitWebhooks(sim.outbox(callSid));
+    expect(await verify(final)).toMatchObject({ ok: true });
+    expect(live.map((utterance) => utterance.speaker)).toEqual(["agent", "user", "agent"]);
+    expect(live[1]?.message).toBe("No. Please take me off your list, I don't want any more calls.");
+    expect(event.data.metadata.termination_reason).toBe("end_call tool was called.");
+    const analysis = event.data.analysis;
+    expect(analysis.call_successful).toBe("failure");
+    expect(analysis.call_summary_title).toBe("Driver opted out");
+    expect(
+      Object.fromEntries(
+        Object.entries(analysis.data_collection_results as Record<string, { value: unknown }>).map(
+          ([id, result]) => [id, result.value],
+        ),
+      ),
+    ).toEqual({ acknowledged_violation: null, disputes_violation: null, opt_out: true });
+    expect(analysis.data_collection_results.opt_out).toEqual({
+      data_collection_id: "opt_out",
+      value: true,
+      json_schema: {
+        type: "boolean",
+        description: "Whether the driver asked not to be called again.",
+      },
+      rationale: "The driver asked to be taken off the call list.",
+    });
+    expect(sim.records()[0]).toMatchObject({ outcome: "opt_out" });
+  });
+
+  it("ordinary calls: a successful analysis, acknowledged and not disputed", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    await placeCall(sim, "+15551230042", { call_sid: callSid });
+    await sim.played();
+    const { event } = splitWebhooks(sim.outbox(callSid));
+    expect(event.data.analysis).toEqual({
+      call_successful: "success",
+      transcript_summary:
+        "The agent went over the driver's recent violations. The driver acknowledged them, disputed none, and will receive a written summary.",
+      call_summary_title: "Violations reviewed",
+      evaluation_criteria_results: {
+        violations_reviewed: {
+          criteria_id: "violations_reviewed",
+          result: "success",
+          rationale: "The agent went over the violations with the driver.",
+        },
+      },
+      data_collection_results: {
+        acknowledged_violation: {
+          data_collection_id: "acknowledged_violation",
+          value: true,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver acknowledged the violations on their record.",
+          },
+          rationale: "The driver listened and acknowledged the violations.",
+        },
+        disputes_violation: {
+          data_collection_id: "disputes_violation",
+          value: false,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver disputed any of the violations.",
+          },
+          rationale: "The driver did not dispute any violation.",
+        },
+        opt_out: {
+          data_collection_id: "opt_out",
+          value: false,
+          json_schema: {
+            type: "boolean",
+            description: "Whether the driver asked not to be called again.",
+          },
+          rationale: "The driver did not ask to stop the calls.",
+        },
+      },
+    });
+    expect(event.data.metadata.features_usage).toEqual({
+      voicemail_detection: { enabled: true, used: false },
+    });
+  });
+});
+
+describe("plan concurrency (maxLiveCalls)", () => {
+  it("refuses a call over the plan with ElevenLabs' 429, counts it, never makes it live or plays it", async () => {
+    const sim = await simulator({ maxLiveCalls: 2, callSeconds: 1 });
+    const [first, second, third] = [freshCallSid(), freshCallSid(), freshCallSid()];
+    expect((await placeCall(sim, "+15551230042", { call_sid: first })).status).toBe(200);
+    expect((await placeCall(sim, "+15551230043", { call_sid: second })).status).toBe(200);
+    const refused = await placeCall(sim, "+15551230044", { call_sid: third });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({
+      detail: {
+        status: "too_many_concurrent_requests",
+        message: "Too many concurrent calls: your plan allows 2 at once.",
+      },
+    });
+    expect(await stats(sim)).toEqual({
+      live: 2,
+      max_live: 2,
+      plan_max_live_calls: 2,
+      refused_for_concurrency: 1,
+      dials: { "+15551230042": 1, "+15551230043": 1, "+15551230044": 1 },
+    });
+    expect(sim.records()[2]).toMatchObject({
+      callSid: third,
+      outcome: "too_many_concurrent_requests",
+      conversationId: null,
+    });
+
+    await sim.played();
+    expect(sim.outbox(third)).toEqual([]);
+    expect(sim.outbox(first).map((webhook) => webhook.kind)).toEqual([
+      "transcription",
+      "transcription",
+      "transcription",
+      "post_call",
+    ]);
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 2, refused_for_concurrency: 1 });
+    // A slot is free again.
+    expect((await placeCall(sim, "+15551230044", { call_sid: third })).status).toBe(200);
+    expect(sim.stats()).toMatchObject({ live: 1, dials: { "+15551230044": 2 } });
+  });
+
+  it("counts a call live until its final webhook is sent, and no longer once it is", async () => {
+    const liveAtArrival: [string, number][] = [];
+    let sim: RunningSimulator | undefined;
+    const worker = await receiver(
+      () => 200,
+      (path) => liveAtArrival.push([path, sim?.stats().live ?? -1]),
+    );
+    try {
+      sim = await simulator({ maxLiveCalls: 1, webhookBaseUrl: worker.url });
+      expect((await placeCall(sim, "+15551230042", { call_sid: freshCallSid() })).status).toBe(200);
+      expect((await placeCall(sim, "+15551230043", { call_sid: freshCallSid() })).status).toBe(429);
+      await sim.played();
+      expect(liveAtArrival).toEqual([
+        ["/webhooks/elevenlabs/transcription", 1],
+        ["/webhooks/elevenlabs/transcription", 1],
+        ["/webhooks/elevenlabs/transcription", 1],
+        ["/webhooks/elevenlabs/post-call", 0],
+      ]);
+      expect((await placeCall(sim, "+15551230043", { call_sid: freshCallSid() })).status).toBe(200);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("holds calls that never connect (busy, no-answer) live until their failure webhook", async () => {
+    const sim = await simulator({ maxLiveCalls: 1, callSeconds: 0.5 });
+    expect((await placeCall(sim, "+15551230486")).status).toBe(200);
+    expect((await placeCall(sim, "+15551230487")).status).toBe(429);
+    await sim.played();
+    expect((await placeCall(sim, "+15551230487")).status).toBe(200);
+    expect(sim.stats().live).toBe(1);
+    await sim.played();
+    expect(await stats(sim)).toEqual({
+      live: 0,
+      max_live: 1,
+      plan_max_live_calls: 1,
+      refused_for_concurrency: 1,
+      dials: { "+15551230486": 1, "+15551230487": 2 },
+    });
+  });
+
+  it("checks only requests that would become live", async () => {
+    const sim = await simulator({ maxLiveCalls: 0 });
+    expect((await placeCall(sim, "+15551230500")).status).toBe(500);
+    expect(
+      ((await (await placeCall(sim, "+15551230200")).json()) as { success: boolean }).success,
+    ).toBe(false);
+    for (const suffix of ["0042", "0486", "0487", "0488", "0499"]) {
+      expect((await placeCall(sim, `+1555123${suffix}`)).status).toBe(429);
+    }
+    await sim.played();
+    expect(sim.outbox()).toEqual([]);
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 0, refused_for_concurrency: 5 });
+  });
+
+  it("is reported by our client as an HTTP 429 that names the plan", async () => {
+    const sim = await simulator({ maxLiveCalls: 0, apiKey: API_KEY });
+    const result = await clientFor(sim).placeOutboundCall({
+      toNumber: "+15551230042",
+      dynamicVariables: { call_sid: freshCallSid() },
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      httpStatus: 429,
+      reason: expect.stringContaining("Too many concurrent calls: your plan allows 0 at once."),
+    });
+  });
+
+  it("changes at runtime through POST /__sim/plan; reset restores the start-up plan", async () => {
+    const sim = await simulator({ maxLiveCalls: 3, callSeconds: 1.5 });
+    const setPlan = (body: string) =>
+      fetch(`${sim.url}/__sim/plan`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    const one = await setPlan(JSON.stringify({ max_live_calls: 1 }));
+    expect(one.status).toBe(200);
+    expect(await one.json()).toEqual({ ok: true, max_live_calls: 1 });
+    expect((await placeCall(sim, "+15551230042")).status).toBe(200);
+    expect((await placeCall(sim, "+15551230043")).status).toBe(429);
+
+    const unlimited = await setPlan(JSON.stringify({ max_live_calls: null }));
+    expect(await unlimited.json()).toEqual({ ok: true, max_live_calls: null });
+    expect((await placeCall(sim, "+15551230043")).status).toBe(200);
+    expect(sim.stats().plan_max_live_calls).toBeNull();
+
+    for (const bad of ["{}", '{"max_live_calls": -1}', '{"max_live_calls": 1.5}', "nope"]) {
+      expect((await setPlan(bad)).status).toBe(400);
+    }
+    expect(sim.stats().plan_max_live_calls).toBeNull();
+
+    expect((await fetch(`${sim.url}/__sim/reset`, { method: "POST" })).status).toBe(200);
+    // The two calls still playing keep their slots; the counters start again.
+    expect(await stats(sim)).toEqual({
+      live: 2,
+      max_live: 2,
+      plan_max_live_calls: 3,
+      refused_for_concurrency: 0,
+      dials: {},
+    });
+    await sim.played();
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 2 });
+    sim.setPlan(0);
+    expect((await placeCall(sim, "+15551230042")).status).toBe(429);
+  });
+
+  it("refuses invalid plans and call lengths", async () => {
+    const base = { transcriptionToken: TOKEN, webhookSecret: SECRET };
+    await expect(startElevenLabsSimulator({ ...base, maxLiveCalls: -1 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(startElevenLabsSimulator({ ...base, maxLiveCalls: 2.5 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(startElevenLabsSimulator({ ...base, callSeconds: -0.1 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(startElevenLabsSimulator({ ...base, callSeconds: Number.NaN })).rejects.toThrow(
+      RangeError,
+    );
+    const sim = await simulator();
+    expect(() => sim.setPlan(-2)).toThrow(RangeError);
+  });
+});
+
+describe("GET /simulator/stats", () => {
+  it("counts live calls and dials per number, refused and failed requests included, until reset", async () => {
+    const sim = await simulator({ apiKey: API_KEY, callSeconds: 1 });
+    expect(await stats(sim)).toEqual({
+      live: 0,
+      max_live: 0,
+      plan_max_live_calls: null,
+      refused_for_concurrency: 0,
+      dials: {},
+    });
+    await placeCall(sim, "+15551230042");
+    await placeCall(sim, "+15551230042");
+    await placeCall(sim, "+15551230500");
+    await placeCall(sim, "+15551230200");
+    // A body without agent_id is refused with 422, but it still dialled that number.
+    await fetch(`${sim.url}/v1/convai/twilio/outbound-call`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "xi-api-key": API_KEY },
+      body: JSON.stringify({ to_number: "+15551230077" }),
+    });
+    // Without the API key the request never reaches ElevenLabs' call logic: not a dial.
+    await placeCall(sim, "+15551230078", {}, { headers: { "xi-api-key": "wrong" } });
+    // The stats endpoint itself needs no xi-api-key.
+    expect(await stats(sim)).toEqual({
+      live: 2,
+      max_live: 2,
+      plan_max_live_calls: null,
+      refused_for_concurrency: 0,
+      dials: { "+15551230042": 2, "+15551230500": 1, "+15551230200": 1, "+15551230077": 1 },
+    });
+    await sim.played();
+    expect(await stats(sim)).toMatchObject({ live: 0, max_live: 2 });
+
+    expect((await fetch(`${sim.url}/__sim/reset`, { method: "POST" })).status).toBe(200);
+    expect(await stats(sim)).toEqual({
+      live: 0,
+      max_live: 0,
+      plan_max_live_calls: null,
+      refused_for_concurrency: 0,
+      dials: {},
+    });
+  });
+});
+
+describe("call length (callSeconds)", () => {
+  it("plays an accepted call over callSeconds, its turns spread evenly", async () => {
+    const worker = await receiver();
+    try {
+      const sim = await simulator({ callSeconds: 0.8, webhookBaseUrl: worker.url });
+      const before = Date.now();
+      await placeCall(sim, "+15551230042", { call_sid: freshCallSid() });
+      const answered = Date.now();
+      await sim.played();
+      expect(worker.received.map((request) => request.path.split("/").at(-1))).toEqual([
+        "transcription",
+        "transcription",
+        "transcription",
+        "post-call",
+      ]);
+      // Three turns and the final webhook: one every 200 ms after acceptance.
+      worker.received.forEach((request, index) => {
+        const due = 200 * (index + 1);
+        expect(request.at - before).toBeGreaterThanOrEqual(due - 5);
+        expect(request.at - answered).toBeLessThan(due + 300);
+      });
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("takes callSeconds for a call that never connects, fractions included", async () => {
+    const sim = await simulator({ callSeconds: 0.3 });
+    const callSid = freshCallSid();
+    const before = Date.now();
+    await placeCall(sim, "+15551230486", { call_sid: callSid });
+    await sim.played();
+    const elapsed = Date.now() - before;
+    expect(elapsed).toBeGreaterThanOrEqual(295);
+    expect(elapsed).toBeLessThan(1_000);
+    expect(sim.outbox(callSid).map((webhook) => webhook.kind)).toEqual(["post_call"]);
+  });
+
+  it("reports the call's length in whole seconds, longer than its last turn", async () => {
+    const sim = await simulator({ callSeconds: 1.2 });
+    const callSid = freshCallSid();
+    await placeCall(sim, "+15551230042", { call_sid: callSid });
+    await sim.played();
+    const { event } = splitWebhooks(sim.outbox(callSid));
+    const metadata = event.data.metadata;
+    expect(metadata.call_duration_secs).toBeGreaterThanOrEqual(1);
+    expect(metadata.call_duration_secs).toBeLessThanOrEqual(3);
+    expect(metadata.call_duration_secs).toBeGreaterThan(
+      event.data.transcript.at(-1).time_in_call_secs,
+    );
   });
 });
 
