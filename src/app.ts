@@ -5,10 +5,12 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { type AppDeps, type AppEnv, systemClock } from "./app-env";
+import { campaignRoutes } from "./campaigns/routes";
 import { callReadRoutes } from "./calls/read-routes";
 import { callRoutes } from "./calls/routes";
 import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
 import { postCallRoutes } from "./elevenlabs/post-call-routes";
+import { doNotCallRoutes } from "./do-not-call/routes";
 import { ConfigurationError, readConfig } from "./env";
 import { healthRoutes } from "./health/routes";
 import { jsonBodyOnly } from "./http/body";
@@ -52,6 +54,8 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", callRoutes);
   app.route("/", callReadRoutes);
   app.route("/", postCallRoutes);
+  app.route("/", campaignRoutes);
+  app.route("/", doNotCallRoutes);
 
   // Every route says which of these it needs (`security`), or `security: []` for none:
   // `npm run lint:api` (redocly's security-defined) fails on a route that says nothing.

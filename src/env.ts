@@ -17,15 +17,32 @@ export const envSchema = z.object({
   ELEVENLABS_AGENT_ID: optionalSecret,
   ELEVENLABS_AGENT_PHONE_NUMBER_ID: optionalSecret,
   ELEVENLABS_API_BASE_URL: z.url().default("https://api.elevenlabs.io"),
-  CALL_CONCURRENCY: z.coerce.number().int().min(1).max(20).default(5),
+  // At most 6: a Worker invocation holds at most 6 connections waiting for response headers
+  // at once (ElevenLabs and the Neon driver's statements share them); a seventh waits in a
+  // queue while its own timeout runs, which makes false timeouts.
+  CALL_CONCURRENCY: z.coerce.number().int().min(1).max(6).default(5),
+  /** The ElevenLabs plan's concurrent conversations: no dial makes more calls live. */
+  MAX_LIVE_CALLS: z.coerce.number().int().min(1).max(1000).default(10),
   /** Local only: the local Neon HTTP endpoint that stands in for Neon's SQL-over-HTTP proxy. */
   NEON_HTTP_ENDPOINT: z.url().optional(),
 });
 
 export type Config = z.infer<typeof envSchema>;
 
-/** What wrangler hands the Worker: every binding is a string (or absent). */
-export type Bindings = { [K in keyof z.input<typeof envSchema>]?: string };
+/**
+ * What wrangler hands the Worker: every var and secret is a string (or absent); the
+ * dispatch queue is a Cloudflare Queue binding (wrangler.toml).
+ */
+export type Bindings = { [K in keyof z.input<typeof envSchema>]?: string } & {
+  DISPATCH_QUEUE?: Queue<DispatchMessage>;
+};
+
+/** What a dispatch queue message carries: a nudge, never a decision (see src/dispatch/). */
+export interface DispatchMessage {
+  kind: "dispatch";
+  /** Why it was sent, for the logs only: the consumer re-reads the database. */
+  reason: string;
+}
 
 const parsedConfigs = new WeakMap<object, Config>();
 

@@ -1,40 +1,107 @@
-// The Worker entry point: the HTTP app, and the cron-triggered reconciler.
+// The Worker entry point: the HTTP app; the dispatch queue's consumer; and the crons:
+//   * * * * *    the dispatcher's safety net (next openings, due targets a lost message
+//                left behind, finished campaigns) and expired idempotency keys
+//   */5 * * * *  the reconciler (calls whose post-call webhook never came)
 import { createApp, withDefaultDeps } from "./app";
 import type { AppDeps } from "./app-env";
-import { createDatabase } from "./db/client";
-import { type Bindings, readConfig } from "./env";
-import { createLogger, describeError } from "./http/log";
+import { createDatabase, type Database } from "./db/client";
+import { wakeDispatcher } from "./dispatch/queue";
+import { runDispatch } from "./dispatch/run";
+import type { ElevenLabsClient } from "./elevenlabs/client";
+import { type Bindings, type Config, type DispatchMessage, readConfig } from "./env";
+import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
+import { createLogger, describeError, type Logger } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
+
+export const DISPATCH_CRON = "* * * * *";
+export const RECONCILER_CRON = "*/5 * * * *";
 
 export function createWorker(overrides: Partial<AppDeps> = {}) {
   const deps = withDefaultDeps(overrides);
   const app = createApp(deps);
+
+  /** The database and ElevenLabs client of a background run; null when unusable (logged). */
+  function backgroundDeps(env: Bindings, log: Logger) {
+    const config = readConfig(env);
+    if (!config.DATABASE_URL) {
+      log.error("background_not_configured", { reason: "DATABASE_URL is not set" });
+      return null;
+    }
+    const db = createDatabase(config.DATABASE_URL, config.NEON_HTTP_ENDPOINT);
+    let elevenLabs: ElevenLabsClient | null = null;
+    try {
+      elevenLabs = deps.elevenLabs(config);
+    } catch (error) {
+      log.error("elevenlabs_not_configured", describeError(error));
+    }
+    return { config, db, elevenLabs };
+  }
+
+  async function dispatch(
+    env: Bindings,
+    background: { config: Config; db: Database; elevenLabs: ElevenLabsClient | null },
+    log: Logger,
+    housekeeping: boolean,
+  ) {
+    const { config, db, elevenLabs } = background;
+    if (!elevenLabs) return;
+    const report = await runDispatch({
+      db,
+      elevenLabs,
+      clock: deps.clock,
+      log,
+      maxLiveCalls: config.MAX_LIVE_CALLS,
+      lanes: config.CALL_CONCURRENCY,
+      transcriptionWebhookToken: config.TRANSCRIPTION_WEBHOOK_TOKEN,
+      housekeeping,
+    });
+    log.info("dispatch_run", { ...report });
+    if (report.unfinished) {
+      await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "run_unfinished" });
+    }
+  }
+
   return {
     fetch: app.fetch,
+
+    async queue(batch, env) {
+      const log = createLogger({ queue: batch.queue, messages: batch.messages.length });
+      const background = backgroundDeps(env, log);
+      if (!background) return;
+      // One run however many messages: each only says "there may be work".
+      await dispatch(env, background, log, false);
+    },
+
     async scheduled(controller, env, ctx) {
       const log = createLogger({
         cron: controller.cron,
         scheduled_time: new Date(controller.scheduledTime).toISOString(),
       });
       const run = async () => {
-        const config = readConfig(env);
-        if (!config.DATABASE_URL) {
-          log.error("reconciler_not_configured", { reason: "DATABASE_URL is not set" });
+        const background = backgroundDeps(env, log);
+        if (!background) return;
+        if (controller.cron === RECONCILER_CRON) {
+          const report = await reconcileStuckCalls({
+            db: background.db,
+            elevenLabs: background.elevenLabs,
+            clock: deps.clock,
+            log,
+          });
+          log.info("reconciler_run", { ...report });
+          if (report.interrupted + report.gaveUp + report.completed + report.failed > 0) {
+            await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "reconciler_freed_slots" });
+          }
           return;
         }
-        const report = await reconcileStuckCalls({
-          db: createDatabase(config.DATABASE_URL, config.NEON_HTTP_ENDPOINT),
-          elevenLabs: deps.elevenLabs(config),
-          clock: deps.clock,
-          log,
-        });
-        log.info("reconciler_run", { ...report });
+        const expired = await deleteExpiredIdempotencyKeys(background.db);
+        if (expired > 0) log.info("idempotency_keys_expired", { count: expired });
+        await dispatch(env, background, log, true);
       };
       ctx.waitUntil(
-        run().catch((error: unknown) => log.error("reconciler_failed", describeError(error))),
+        run().catch((error: unknown) => log.error("cron_failed", describeError(error))),
       );
     },
-  } satisfies ExportedHandler<Bindings>;
+  } satisfies ExportedHandler<Bindings, DispatchMessage>;
 }
 
 export default createWorker();

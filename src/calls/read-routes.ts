@@ -23,8 +23,30 @@ const transcriptEntrySchema = z
   })
   .openapi("TranscriptEntry");
 
+const outcomeSchema = z.enum(["success", "failure", "unknown"]);
+
+const analysisSchema = z
+  .object({
+    call_successful: outcomeSchema.nullable(),
+    summary: z.string().nullable(),
+    data_collection: z.record(z.string(), z.unknown()).nullable().openapi({
+      description:
+        "ElevenLabs' data-collection answers by id (acknowledged_violation, disputes_violation, opt_out, ...): any JSON value, or null.",
+    }),
+    evaluation: z.record(z.string(), outcomeSchema).nullable(),
+    termination_reason: z.string().nullable(),
+  })
+  .openapi("CallAnalysis", {
+    description:
+      "What ElevenLabs' post-call analysis found out; every value null until the call is finished.",
+  });
+
 const callWithTranscriptSchema = z
-  .object({ call: callSchema, transcript: z.array(transcriptEntrySchema) })
+  .object({
+    call: callSchema,
+    transcript: z.array(transcriptEntrySchema),
+    analysis: analysisSchema,
+  })
   .openapi("CallWithTranscript");
 
 const callListSchema = z
@@ -56,7 +78,7 @@ export const getCallRoute = createRoute({
   responses: {
     200: {
       description:
-        "The call, and its transcript ordered by sequence_number (empty until someone speaks)",
+        "The call, its transcript in the order spoken (ElevenLabs' final transcript once the call is over; the live turns by sequence_number before that) and its analysis",
       content: { "application/json": { schema: callWithTranscriptSchema } },
     },
     ...errorResponses(400, 401, 404, 503),
@@ -76,6 +98,7 @@ export const listCallsRoute = createRoute({
   request: {
     query: z.object({
       status: z.enum(CALL_STATUSES).optional(),
+      call_successful: outcomeSchema.optional(),
       driver_id: z.coerce
         .number()
         .int()
@@ -118,13 +141,17 @@ export const callReadRoutes = new OpenAPIHono<AppEnv>()
         details: { call_sid: callSid },
       });
     }
-    return c.json(found, 200);
+    return c.json(
+      { call: found.call, transcript: found.transcript, analysis: found.analysis },
+      200,
+    );
   })
   .openapi(listCallsRoute, async (c) => {
     const query = c.req.valid("query");
     const page = await listCalls(databaseOf(c), {
       status: query.status,
       driverId: query.driver_id,
+      callSuccessful: query.call_successful,
       limit: query.limit,
       cursor: query.cursor,
     });

@@ -2,9 +2,9 @@
 // Each function is one statement through withDbRetry. Times leave Postgres already
 // formatted as ISO 8601 UTC strings (to_char ... AT TIME ZONE 'UTC'), so the answer does
 // not depend on the session's TimeZone or on how the driver parses timestamptz.
-import { and, desc, eq, type SQL, sql } from "drizzle-orm";
-import type { AnyPgColumn } from "drizzle-orm/pg-core";
+import { and, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { ISO_MS, ISO_US, isoUtc } from "../db/iso";
 import { type RetryOptions, withDbRetry } from "../db/retry";
 import { type CallStatus, calls } from "../db/schema";
 import { AppError } from "../http/errors";
@@ -28,13 +28,12 @@ export interface TranscriptEntry {
   timestamp: string;
 }
 
-const ISO_MS = `YYYY-MM-DD"T"HH24:MI:SS.MS"Z"`;
-// Microseconds: the cursor must name the exact created_at Postgres holds, or a page
-// boundary between rows that differ below the millisecond would skip or repeat rows.
-const ISO_US = `YYYY-MM-DD"T"HH24:MI:SS.US"Z"`;
-
-function isoUtc<T extends string | null>(column: SQL | AnyPgColumn, format = ISO_MS) {
-  return sql<T>`to_char(${column} AT TIME ZONE 'UTC', ${sql.raw(`'${format}'`)})`;
+export interface AnalysisView {
+  call_successful: "success" | "failure" | "unknown" | null;
+  summary: string | null;
+  data_collection: Record<string, unknown> | null;
+  evaluation: Record<string, "success" | "failure" | "unknown"> | null;
+  termination_reason: string | null;
 }
 
 const callViewFields = {
@@ -49,31 +48,68 @@ const callViewFields = {
   updated_at: isoUtc<string>(calls.updatedAt),
 };
 
-/** The call and its transcript ordered by sequence_number; null when no call has that call_sid. */
+export interface CallDetails {
+  call: CallView;
+  transcript: TranscriptEntry[];
+  analysis: AnalysisView;
+  /** Not in the API's call object: the console shows it. */
+  failure_detail: string | null;
+  phone_number: string | null;
+}
+
+const parsedJson = <T>(value: T | string): T =>
+  typeof value === "string" ? (JSON.parse(value) as T) : value;
+
+/**
+ * The call, its transcript in the order it was spoken (each turn once) and its analysis;
+ * null when no call has that call_sid. Once ElevenLabs' post_call_transcription arrived,
+ * the transcript is ElevenLabs' final one in its own order (numbered 1..N); before that,
+ * the live webhook's turns in sequence_number order. The live rows are never mixed in
+ * after the end: the live tool's message is written by the agent's model and may be worded
+ * differently from the final transcript, so it would read as a second turn.
+ */
 export async function getCallWithTranscript(
   db: Database,
   callSid: string,
   retry?: RetryOptions,
-): Promise<{ call: CallView; transcript: TranscriptEntry[] } | null> {
-  // The transcript is aggregated in a correlated subquery, so the call and its transcript
-  // are one statement (one snapshot): never a transcript of another state of the call.
-  // The outer column is written qualified on purpose: drizzle renders a column of a
-  // single-table select unqualified, which inside the subquery would mean t.conversation_id.
+): Promise<CallDetails | null> {
+  // One statement (one snapshot): never a transcript of another state of the call. The
+  // outer columns are written qualified on purpose: drizzle renders a column of a
+  // single-table select unqualified, which inside a subquery would mean t.conversation_id.
   const [row] = await withDbRetry(
     () =>
       db
         .select({
           ...callViewFields,
-          transcript: sql<TranscriptEntry[] | string>`coalesce((
-            SELECT json_agg(json_build_object(
-                'sequence_number', t.sequence_number,
-                'speaker', t.speaker,
-                'message', t.message,
-                'timestamp', to_char(t."timestamp" AT TIME ZONE 'UTC', ${sql.raw(`'${ISO_MS}'`)})
-              ) ORDER BY t.sequence_number)
-            FROM call_transcriptions t
-            WHERE t.conversation_id = "calls"."conversation_id"
-          ), '[]'::json)`,
+          failure_detail: calls.failureDetail,
+          phone_number: calls.phoneNumber,
+          call_successful: calls.callSuccessful,
+          transcript_summary: calls.transcriptSummary,
+          data_collection: calls.dataCollection,
+          evaluation: calls.evaluation,
+          termination_reason: calls.terminationReason,
+          transcript: sql<
+            TranscriptEntry[] | string
+          >`CASE WHEN "calls"."final_transcript" IS NOT NULL
+            THEN coalesce((
+              SELECT json_agg(json_build_object(
+                  'sequence_number', turn.ord,
+                  'speaker', turn.e ->> 'role',
+                  'message', turn.e ->> 'message',
+                  'timestamp', turn.e ->> 'timestamp'
+                ) ORDER BY turn.ord)
+              FROM jsonb_array_elements("calls"."final_transcript") WITH ORDINALITY AS turn(e, ord)
+            ), '[]'::json)
+            ELSE coalesce((
+              SELECT json_agg(json_build_object(
+                  'sequence_number', t.sequence_number,
+                  'speaker', t.speaker,
+                  'message', t.message,
+                  'timestamp', to_char(t."timestamp" AT TIME ZONE 'UTC', ${sql.raw(`'${ISO_MS}'`)})
+                ) ORDER BY t.sequence_number)
+              FROM call_transcriptions t
+              WHERE t.conversation_id = "calls"."conversation_id"
+            ), '[]'::json) END`,
         })
         .from(calls)
         .where(eq(calls.callSid, callSid))
@@ -81,17 +117,37 @@ export async function getCallWithTranscript(
     retry,
   );
   if (!row) return null;
-  const { transcript, ...call } = row;
+  const {
+    transcript,
+    failure_detail,
+    phone_number,
+    call_successful,
+    transcript_summary,
+    data_collection,
+    evaluation,
+    termination_reason,
+    ...call
+  } = row;
   return {
     call,
-    transcript:
-      typeof transcript === "string" ? (JSON.parse(transcript) as TranscriptEntry[]) : transcript,
+    transcript: parsedJson(transcript),
+    analysis: {
+      call_successful: call_successful as AnalysisView["call_successful"],
+      summary: transcript_summary,
+      data_collection: data_collection === null ? null : parsedJson(data_collection),
+      evaluation:
+        evaluation === null ? null : (parsedJson(evaluation) as AnalysisView["evaluation"]),
+      termination_reason,
+    },
+    failure_detail,
+    phone_number,
   };
 }
 
 export interface ListCallsQuery {
   status?: CallStatus;
   driverId?: number;
+  callSuccessful?: "success" | "failure" | "unknown";
   limit: number;
   /** An opaque cursor from a previous page's nextCursor. */
   cursor?: string;
@@ -156,6 +212,7 @@ export async function listCalls(
   const conditions = [
     query.status === undefined ? undefined : eq(calls.status, query.status),
     query.driverId === undefined ? undefined : eq(calls.driverId, query.driverId),
+    query.callSuccessful === undefined ? undefined : eq(calls.callSuccessful, query.callSuccessful),
     after === null
       ? undefined
       : sql`(${calls.createdAt}, ${calls.id}) < (${after.createdAt}::timestamptz, ${after.id}::integer)`,

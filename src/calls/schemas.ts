@@ -5,15 +5,15 @@ import { CALL_STATUSES } from "../db/schema";
 import { isoInstant, storableText } from "../http/schemas";
 
 export const MAX_DRIVERS_PER_BATCH = 100;
-const E164 = /^\+[1-9]\d{6,14}$/;
+export const E164 = /^\+[1-9]\d{6,14}$/;
 
-const violationSchema = z.object({
+export const violationSchema = z.object({
   code: storableText(1, 64).openapi({ example: "HOS_11H" }),
   description: storableText(1, 500).openapi({ example: "Exceeded the 11-hour driving limit" }),
   occurred_at: isoInstant,
 });
 
-const driverSchema = z.object({
+export const driverSchema = z.object({
   driver_id: z.number().int().min(1).max(2_147_483_647).openapi({ example: 1042 }),
   phone_number: z
     .string()
@@ -23,27 +23,32 @@ const driverSchema = z.object({
   violations: z.array(violationSchema).min(1).max(50),
 });
 
+/** The same driver twice in one request is a 400 naming the second entry. */
+export function refuseRepeatedDrivers(what: "batch" | "campaign") {
+  return (drivers: readonly { driver_id: number }[], ctx: z.RefinementCtx) => {
+    const seen = new Map<number, number>();
+    drivers.forEach((driver, index) => {
+      const first = seen.get(driver.driver_id);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [index, "driver_id"],
+          message: `driver ${driver.driver_id} appears twice in the ${what} (also at drivers.${first})`,
+        });
+      } else {
+        seen.set(driver.driver_id, index);
+      }
+    });
+  };
+}
+
 export const batchRequestSchema = z
   .object({
     drivers: z
       .array(driverSchema)
       .min(1)
       .max(MAX_DRIVERS_PER_BATCH)
-      .superRefine((drivers, ctx) => {
-        const seen = new Map<number, number>();
-        drivers.forEach((driver, index) => {
-          const first = seen.get(driver.driver_id);
-          if (first !== undefined) {
-            ctx.addIssue({
-              code: "custom",
-              path: [index, "driver_id"],
-              message: `driver ${driver.driver_id} appears twice in the batch (also at drivers.${first})`,
-            });
-          } else {
-            seen.set(driver.driver_id, index);
-          }
-        });
-      }),
+      .superRefine(refuseRepeatedDrivers("batch")),
   })
   .openapi("BatchCallRequest");
 

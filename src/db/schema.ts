@@ -2,12 +2,16 @@
 // drizzle/ is what production runs; this file must describe the same schema.
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   check,
   foreignKey,
   index,
   integer,
+  jsonb,
   pgTable,
+  primaryKey,
   serial,
+  smallint,
   text,
   timestamp,
   unique,
@@ -36,7 +40,24 @@ export const calls = pgTable(
     status: varchar("status", { length: 20 }).$type<CallStatus>().notNull().default("IN_PROGRESS"),
     callStartTime: timestamptz("call_start_time"),
     callEndTime: timestamptz("call_end_time"),
+    /** A short code (`elevenlabs_timeout`, `busy`, `voicemail`, ...): see src/calls/status-rules.ts. */
     failureReason: text("failure_reason"),
+    /** The sentence an operator reads about the failure. */
+    failureDetail: text("failure_detail"),
+    /** ElevenLabs' final transcript (post_call_transcription), in its own order. */
+    finalTranscript: jsonb("final_transcript").$type<FinalTranscriptTurn[]>(),
+    reconcileChecks: integer("reconcile_checks").notNull().default(0),
+    lastReconciledAt: timestamptz("last_reconciled_at"),
+    reconcileFailingSince: timestamptz("reconcile_failing_since"),
+    /** The campaign target this call is an attempt for; NULL for /calls/batch calls. */
+    campaignTargetId: bigint("campaign_target_id", { mode: "number" }),
+    /** The number dialed (E.164): the do-not-call list and opt-outs need it. */
+    phoneNumber: text("phone_number"),
+    callSuccessful: text("call_successful"),
+    transcriptSummary: text("transcript_summary"),
+    dataCollection: jsonb("data_collection").$type<Record<string, unknown>>(),
+    evaluation: jsonb("evaluation").$type<Record<string, string>>(),
+    terminationReason: text("termination_reason"),
     /**
      * The highest sequence number handed out for this call's transcript. Bumped with
      * `UPDATE ... RETURNING` under the row lock, see src/transcriptions/save-transcription.ts.
@@ -63,6 +84,12 @@ export const calls = pgTable(
     ),
     index("idx_calls_status_created_at").on(table.status, table.createdAt),
     check("ck_calls_status", sql`${table.status} IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')`),
+    // NOT VALID in migration 0008 (no scan of the live table); drizzle cannot say so.
+    foreignKey({
+      name: "calls_campaign_target_id_fkey",
+      columns: [table.campaignTargetId],
+      foreignColumns: [campaignTargets.id],
+    }),
   ],
 );
 
@@ -95,6 +122,164 @@ export const callTranscriptions = pgTable(
       columns: [table.conversationId],
       foreignColumns: [calls.conversationId],
     }),
+  ],
+);
+
+export interface FinalTranscriptTurn {
+  role: Speaker;
+  message: string;
+  time_in_call_secs: number;
+  /** start_time_unix_secs + time_in_call_secs, ISO 8601 UTC. */
+  timestamp: string;
+}
+
+export const CAMPAIGN_STATUSES = ["RUNNING", "COMPLETED", "CANCELLED"] as const;
+export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
+
+export const TARGET_STATUSES = [
+  "QUEUED",
+  "CALLING",
+  "COMPLETED",
+  "FAILED",
+  "SKIPPED",
+  "CANCELLED",
+] as const;
+export type TargetStatus = (typeof TARGET_STATUSES)[number];
+
+export const WAIT_REASONS = ["start_at", "calling_window", "retry", "slot"] as const;
+export type WaitReason = (typeof WAIT_REASONS)[number];
+
+export const RETRYABLE_ENDINGS = ["busy", "no-answer", "voicemail"] as const;
+export type RetryableEnding = (typeof RETRYABLE_ENDINGS)[number];
+
+export interface CallingWindowJson {
+  start: string;
+  end: string;
+  days: string[] | null;
+}
+
+// Migration 0008. The trigger `calls_status_changed` (function call_status_follow_ups) keeps
+// live_call_slots and campaign_targets in step with calls.status; see the migration.
+export const campaigns = pgTable(
+  "campaigns",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name"),
+    status: text("status").$type<CampaignStatus>().notNull().default("RUNNING"),
+    timeZone: text("time_zone"),
+    callingWindow: jsonb("calling_window").$type<CallingWindowJson>().notNull(),
+    startAt: timestamptz("start_at").notNull(),
+    retryMaxAttempts: smallint("retry_max_attempts").notNull(),
+    retryBackoffMinutes: integer("retry_backoff_minutes").notNull(),
+    retryOn: text("retry_on").array().$type<RetryableEnding[]>().notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+    finishedAt: timestamptz("finished_at"),
+  },
+  (table) => [
+    index("idx_campaigns_created_at_id").on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    check("ck_campaigns_name", sql`char_length(${table.name}) BETWEEN 1 AND 200`),
+    check("ck_campaigns_status", sql`${table.status} IN ('RUNNING', 'COMPLETED', 'CANCELLED')`),
+    check(
+      "ck_campaigns_retry",
+      sql`${table.retryMaxAttempts} BETWEEN 1 AND 5 AND ${table.retryBackoffMinutes} BETWEEN 1 AND 1440`,
+    ),
+  ],
+);
+
+export const campaignTargets = pgTable(
+  "campaign_targets",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    campaignId: uuid("campaign_id")
+      .notNull()
+      .references(() => campaigns.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    driverId: integer("driver_id").notNull(),
+    driverName: text("driver_name").notNull(),
+    phoneNumber: text("phone_number").notNull(),
+    timeZone: text("time_zone").notNull(),
+    violations: jsonb("violations").notNull(),
+    status: text("status").$type<TargetStatus>().notNull().default("QUEUED"),
+    waitReason: text("wait_reason").$type<WaitReason>(),
+    nextAttemptAt: timestamptz("next_attempt_at"),
+    windowEndsAt: timestamptz("window_ends_at"),
+    callIds: integer("call_ids").array().notNull().default(sql`'{}'`),
+    lastFailureReason: text("last_failure_reason"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+  },
+  (table) => [
+    unique("uq_campaign_targets_position").on(table.campaignId, table.position),
+    unique("uq_campaign_targets_driver").on(table.campaignId, table.driverId),
+    index("idx_campaign_targets_due")
+      .on(table.nextAttemptAt, table.id)
+      .where(sql`${table.status} = 'QUEUED'`),
+    index("idx_campaign_targets_to_place")
+      .on(sql`(coalesce(${table.windowEndsAt}, '-infinity'::timestamptz))`)
+      .where(sql`${table.status} = 'QUEUED'`),
+    index("idx_campaign_targets_campaign_status").on(table.campaignId, table.status),
+    check(
+      "ck_campaign_targets_status",
+      sql`${table.status} IN ('QUEUED', 'CALLING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED')`,
+    ),
+    check(
+      "ck_campaign_targets_wait_reason",
+      sql`${table.waitReason} IN ('start_at', 'calling_window', 'retry', 'slot')`,
+    ),
+  ],
+);
+
+export const liveCallSlots = pgTable(
+  "live_call_slots",
+  {
+    slot: smallint("slot").primaryKey(),
+    callId: integer("call_id")
+      .notNull()
+      .references(() => calls.id, { onDelete: "cascade" }),
+    takenAt: timestamptz("taken_at").notNull().defaultNow(),
+  },
+  (table) => [
+    unique("uq_live_call_slots_call").on(table.callId),
+    check("ck_live_call_slots_slot", sql`${table.slot} >= 1`),
+  ],
+);
+
+export const doNotCall = pgTable(
+  "do_not_call",
+  {
+    phoneNumber: text("phone_number").primaryKey(),
+    reason: text("reason"),
+    callSid: text("call_sid"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    index("idx_do_not_call_created_at").on(
+      table.createdAt.desc().nullsFirst(),
+      table.phoneNumber.desc().nullsFirst(),
+    ),
+  ],
+);
+
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    state: text("state").$type<"in_flight" | "done">().notNull(),
+    responseStatus: smallint("response_status"),
+    responseBody: text("response_body"),
+    responseHeaders: jsonb("response_headers").$type<Record<string, string>>(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    primaryKey({ name: "idempotency_keys_pkey", columns: [table.scope, table.key] }),
+    index("idx_idempotency_keys_created_at").on(table.createdAt),
+    check("ck_idempotency_keys_state", sql`${table.state} IN ('in_flight', 'done')`),
   ],
 );
 

@@ -15,8 +15,11 @@ export interface OutboundCallRequest {
   dynamicVariables: DynamicVariables;
 }
 
+/** Each one is named in src/calls/status-rules.ts as "may have rung" or "nothing rang". */
 export type OutboundCallFailureCode =
   | "elevenlabs_http_error"
+  | "elevenlabs_server_error"
+  | "elevenlabs_at_capacity"
   | "elevenlabs_rejected"
   | "elevenlabs_bad_response"
   | "elevenlabs_timeout"
@@ -26,28 +29,20 @@ export type OutboundCallResult =
   | { ok: true; conversationId: string; twilioCallSid: string | null }
   | { ok: false; code: OutboundCallFailureCode; reason: string; httpStatus?: number };
 
-export interface TranscriptTurn {
-  role: "agent" | "user";
-  message: string;
-  time_in_call_secs: number;
-}
-
+/**
+ * GET /v1/convai/conversations/{id}: its `status` and the whole body, which has the shape
+ * of a post_call_transcription's `data` and is read by the same code
+ * (src/elevenlabs/post-call.ts), so the reconciler finishes a call exactly as the webhook.
+ */
 export interface ConversationDetails {
-  conversation_id: string;
   status: string;
-  transcript: TranscriptTurn[];
-  metadata: {
-    start_time_unix_secs: number;
-    call_duration_secs: number;
-    termination_reason?: string | null;
-  };
-  dynamic_variables: Record<string, unknown>;
+  data: Record<string, unknown>;
 }
 
 export interface ElevenLabsClient {
   /** Never retried: a retry can dial the driver twice. Never throws: every failure is a result. */
   placeOutboundCall(request: OutboundCallRequest): Promise<OutboundCallResult>;
-  /** null when ElevenLabs says 404; throws ElevenLabsUnavailableError when it cannot answer (network, timeout, 5xx, unparseable). */
+  /** null when ElevenLabs says 404; throws ElevenLabsUnavailableError when it cannot answer (network, timeout, 5xx, not JSON). */
   getConversation(conversationId: string): Promise<ConversationDetails | null>;
 }
 
@@ -81,28 +76,22 @@ const outboundCallResponseSchema = z.object({
   callSid: z.string().nullable(),
 });
 
-// ElevenLabs' conversation as GET /v1/convai/conversations/{id} returns it. Turns that are
-// tool calls or results have `message: null` and are dropped; so are roles other than
-// agent and user, should ElevenLabs add some.
-const conversationResponseSchema = z.object({
-  conversation_id: z.string(),
-  status: z.string(),
-  transcript: z.array(
-    z.object({
-      role: z.string(),
-      message: z.string().nullish(),
-      time_in_call_secs: z.number(),
-    }),
-  ),
-  metadata: z.object({
-    start_time_unix_secs: z.number(),
-    call_duration_secs: z.number(),
-    termination_reason: z.string().nullish(),
-  }),
-  conversation_initiation_client_data: z
-    .object({ dynamic_variables: z.record(z.string(), z.unknown()).nullish() })
-    .nullish(),
-});
+// Only what decides whether the call is over is checked here; the rest of the body is read
+// by the post-call interpreter, which treats it exactly like a webhook's `data`.
+const conversationResponseSchema = z.object({ status: z.string() }).loose();
+
+/**
+ * Whether a refusal means "over the plan's concurrency", so the driver waits for a slot
+ * (and it is not an attempt). ElevenLabs documents no concurrency answer for the
+ * outbound-call endpoint; its APIs answer concurrency limits with HTTP 429 and
+ * `{"detail": {"status": "too_many_concurrent_requests"}}`, and its burst-pricing page says
+ * calls over the limit "are rejected with an error". So: any 429, and a `success: false`
+ * whose message speaks of concurrency or limits.
+ */
+export function isConcurrencyRefusal(httpStatus: number, message: string | undefined): boolean {
+  if (httpStatus === 429) return true;
+  return message !== undefined && /concurren|too many|limit|capacity/i.test(message);
+}
 
 const MAX_REASON_LENGTH = 300;
 
@@ -166,8 +155,13 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
 
     if (status < 200 || status > 299) {
       const detail = errorDetail(text);
+      const code = isConcurrencyRefusal(status, undefined)
+        ? "elevenlabs_at_capacity"
+        : status >= 500
+          ? "elevenlabs_server_error"
+          : "elevenlabs_http_error";
       return fail(
-        "elevenlabs_http_error",
+        code,
         `ElevenLabs answered HTTP ${status}${detail ? `: ${detail}` : ""} (call to ${masked}).`,
         status,
       );
@@ -183,7 +177,9 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
     const body = parsed.data;
     if (!body.success || !body.conversation_id) {
       return fail(
-        "elevenlabs_rejected",
+        !body.success && isConcurrencyRefusal(status, body.message)
+          ? "elevenlabs_at_capacity"
+          : "elevenlabs_rejected",
         `ElevenLabs did not place the call to ${masked}: ${body.message || "no message"}`,
         status,
       );
@@ -223,22 +219,7 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
         { httpStatus: status },
       );
     }
-    const data = parsed.data;
-    return {
-      conversation_id: data.conversation_id,
-      status: data.status,
-      transcript: data.transcript.flatMap((turn) =>
-        (turn.role === "agent" || turn.role === "user") && typeof turn.message === "string"
-          ? [{ role: turn.role, message: turn.message, time_in_call_secs: turn.time_in_call_secs }]
-          : [],
-      ),
-      metadata: {
-        start_time_unix_secs: data.metadata.start_time_unix_secs,
-        call_duration_secs: data.metadata.call_duration_secs,
-        termination_reason: data.metadata.termination_reason ?? null,
-      },
-      dynamic_variables: data.conversation_initiation_client_data?.dynamic_variables ?? {},
-    };
+    return { status: parsed.data.status, data: parsed.data };
   }
 
   return { placeOutboundCall, getConversation };

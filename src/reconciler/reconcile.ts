@@ -1,120 +1,209 @@
 // The reconciler, run by the cron trigger every 5 minutes: no call stays IN_PROGRESS
-// forever. Two ways a call gets stuck:
-//   - no conversation_id after 10 minutes: the Worker died between writing the Call and
-//     hearing ElevenLabs' answer. Nothing will ever report on it: FAILED,
-//     `initiation_interrupted` (a later post-call report still completes it, see finishCall).
-//   - a conversation_id but no end after 30 minutes: the post-call webhook was lost. Ask
-//     ElevenLabs and finish the call exactly as the webhook would (same code path). If
-//     ElevenLabs cannot answer, leave the call for the next run.
-// Each run handles at most 50 calls, so a backlog cannot push a run past its limits.
+// forever, and no stuck call can keep the others from being checked.
+//   1. No conversation_id after 10 minutes: the Worker stopped between writing the Call and
+//      hearing ElevenLabs' answer. Nothing will ever report on it: FAILED,
+//      `initiation_interrupted` (it may have rung, so a later post-call report still
+//      completes it; src/calls/status-rules.ts). Needs no ElevenLabs, so it runs even when
+//      the ElevenLabs client cannot be built.
+//   2. A conversation_id but no end after 30 minutes: the post-call webhook was lost. Ask
+//      ElevenLabs and apply its answer exactly as the webhook would (same code path).
+//      Calls are checked least recently checked first (never-checked first), so calls whose
+//      lookup keeps failing go to the back of the line instead of taking every run's budget.
+//   3. A call whose lookups have failed for 24 hours: FAILED `reconcile_gave_up`, logged.
+// A run stops starting lookups after 60 seconds, well inside the 5-minute interval.
 import { sql } from "drizzle-orm";
 import type { Clock } from "../app-env";
-import { finishCall } from "../calls/finish-call";
+import { applyCallReport, failStuckCalls } from "../calls/repository";
 import type { Database } from "../db/client";
 import { withDbRetry } from "../db/retry";
 import type { ElevenLabsClient } from "../elevenlabs/client";
+import { readConversation } from "../elevenlabs/post-call";
 import { describeError, type Logger } from "../http/log";
 
 export const RECONCILER_LIMITS = {
   callsPerRun: 50,
   initiationTimeoutMinutes: 10,
   conversationTimeoutMinutes: 30,
+  giveUpAfterHours: 24,
+  /** No lookup starts after this much of a run; the cron fires every 5 minutes. */
+  runBudgetMs: 60_000,
+  /** Lookups at once: each holds a connection, and so does its statement after. */
+  lookupConcurrency: 3,
 } as const;
 
 export interface ReconcileReport {
   interrupted: number;
+  gaveUp: number;
   completed: number;
   failed: number;
   leftForLater: number;
+  /** Calls not looked up because the run's time budget ran out. */
+  notReached: number;
 }
 
 // ElevenLabs conversation statuses that mean the call is over.
 const FINISHED_STATUSES = new Set(["done", "failed"]);
 
+const minutesBefore = (now: Date, minutes: number) =>
+  new Date(now.getTime() - minutes * 60_000).toISOString();
+
 export async function reconcileStuckCalls(options: {
   db: Database;
-  elevenLabs: ElevenLabsClient;
+  /** null when the ElevenLabs client cannot be built (configuration): sweeps still run. */
+  elevenLabs: ElevenLabsClient | null;
   clock: Clock;
   log: Logger;
 }): Promise<ReconcileReport> {
   const { db, elevenLabs, log } = options;
   const now = options.clock.now();
-  const report: ReconcileReport = { interrupted: 0, completed: 0, failed: 0, leftForLater: 0 };
+  const report: ReconcileReport = {
+    interrupted: 0,
+    gaveUp: 0,
+    completed: 0,
+    failed: 0,
+    leftForLater: 0,
+    notReached: 0,
+  };
 
-  const initiationCutoff = new Date(
-    now.getTime() - RECONCILER_LIMITS.initiationTimeoutMinutes * 60_000,
-  );
-  const interrupted = await withDbRetry(() =>
-    db.execute<{ call_sid: string }>(sql`
-      -- MATERIALIZED: the LIMIT is applied once. As a plain IN (subquery) the planner may
-      -- run the subquery again and update more rows than the limit.
-      WITH picked AS MATERIALIZED (
-        SELECT id FROM calls
-        WHERE status = 'IN_PROGRESS' AND conversation_id IS NULL
-          AND created_at < ${initiationCutoff.toISOString()}::timestamptz
-        ORDER BY created_at
-        LIMIT ${RECONCILER_LIMITS.callsPerRun}
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE calls SET status = 'FAILED', failure_reason = 'initiation_interrupted', updated_at = now()
-      FROM picked
-      WHERE calls.id = picked.id AND calls.status = 'IN_PROGRESS' AND calls.conversation_id IS NULL
-      RETURNING calls.call_sid
-    `),
-  );
-  for (const row of interrupted.rows)
-    log.warn("call_failed", { call_sid: row.call_sid, reason: "initiation_interrupted" });
-  report.interrupted = interrupted.rows.length;
+  const interrupted = await failStuckCalls(db, {
+    stuck: sql`calls.conversation_id IS NULL AND calls.created_at < ${minutesBefore(now, RECONCILER_LIMITS.initiationTimeoutMinutes)}::timestamptz`,
+    reason: "initiation_interrupted",
+    detail:
+      "The service stopped before it heard ElevenLabs' answer; the call may or may not have rung.",
+    limit: RECONCILER_LIMITS.callsPerRun,
+  });
+  for (const callSid of interrupted)
+    log.warn("call_failed", { call_sid: callSid, reason: "initiation_interrupted" });
+  report.interrupted = interrupted.length;
 
-  const budget = RECONCILER_LIMITS.callsPerRun - report.interrupted;
-  if (budget <= 0) return report;
-  const conversationCutoff = new Date(
-    now.getTime() - RECONCILER_LIMITS.conversationTimeoutMinutes * 60_000,
-  );
+  const gaveUp = await failStuckCalls(db, {
+    stuck: sql`calls.conversation_id IS NOT NULL AND calls.reconcile_failing_since < ${minutesBefore(now, RECONCILER_LIMITS.giveUpAfterHours * 60)}::timestamptz`,
+    reason: "reconcile_gave_up",
+    detail: `ElevenLabs could not tell us how this call ended for ${RECONCILER_LIMITS.giveUpAfterHours} hours.`,
+    limit: RECONCILER_LIMITS.callsPerRun,
+  });
+  for (const callSid of gaveUp)
+    log.error("call_failed", { call_sid: callSid, reason: "reconcile_gave_up" });
+  report.gaveUp = gaveUp.length;
+
+  if (!elevenLabs) return report;
+
   const stale = await withDbRetry(() =>
     db.execute<{ call_sid: string; conversation_id: string }>(sql`
       SELECT call_sid, conversation_id FROM calls
       WHERE status = 'IN_PROGRESS' AND conversation_id IS NOT NULL
-        AND created_at < ${conversationCutoff.toISOString()}::timestamptz
-      ORDER BY created_at
-      LIMIT ${budget}
+        AND created_at < ${minutesBefore(now, RECONCILER_LIMITS.conversationTimeoutMinutes)}::timestamptz
+      ORDER BY last_reconciled_at ASC NULLS FIRST, created_at ASC
+      LIMIT ${RECONCILER_LIMITS.callsPerRun}
     `),
   );
 
-  for (const call of stale.rows) {
-    const callLog = log.with({ call_sid: call.call_sid, conversation_id: call.conversation_id });
-    try {
-      const conversation = await elevenLabs.getConversation(call.conversation_id);
-      const reference = { callSid: call.call_sid, conversationId: call.conversation_id };
-      if (conversation === null) {
-        await finishCall(db, reference, {
-          kind: "failed",
-          failureReason: "conversation_not_found",
-        });
-        report.failed += 1;
-        callLog.warn("call_failed", { reason: "conversation_not_found" });
-      } else if (!FINISHED_STATUSES.has(conversation.status)) {
-        report.leftForLater += 1;
-      } else if (conversation.status === "failed") {
-        const reason = conversation.metadata.termination_reason || "conversation_failed";
-        await finishCall(db, reference, { kind: "failed", failureReason: reason });
-        report.failed += 1;
-        callLog.warn("call_failed", { reason });
-      } else {
-        await finishCall(db, reference, {
-          kind: "completed",
-          startTimeUnixSecs: conversation.metadata.start_time_unix_secs,
-          durationSecs: conversation.metadata.call_duration_secs,
-          transcript: conversation.transcript,
-        });
-        report.completed += 1;
-        callLog.info("call_finished", { outcome: "completed", via: "reconciler" });
+  const startedAt = Date.now();
+  let next = 0;
+  const lane = async () => {
+    while (next < stale.rows.length) {
+      const call = stale.rows[next++];
+      if (!call) return;
+      if (Date.now() - startedAt > RECONCILER_LIMITS.runBudgetMs) {
+        report.notReached += 1;
+        continue;
       }
-    } catch (error) {
-      // ElevenLabs (or the database) could not answer: the next run tries again.
-      report.leftForLater += 1;
-      callLog.warn("reconcile_deferred", describeError(error));
+      await reconcileOne(db, elevenLabs, call, log.with({ ...call }), report, now);
     }
-  }
+  };
+  await Promise.all(Array.from({ length: RECONCILER_LIMITS.lookupConcurrency }, lane));
+  if (report.notReached > 0) log.warn("reconciler_time_budget_spent", { ...report });
   return report;
+}
+
+async function reconcileOne(
+  db: Database,
+  elevenLabs: ElevenLabsClient,
+  call: { call_sid: string; conversation_id: string },
+  log: Logger,
+  report: ReconcileReport,
+  now: Date,
+) {
+  const reference = { callSid: call.call_sid, conversationId: call.conversation_id };
+  try {
+    const conversation = await elevenLabs.getConversation(call.conversation_id);
+    if (conversation === null) {
+      await applyCallReport(db, reference, {
+        kind: "failed",
+        failureReason: "conversation_not_found",
+        failureDetail: "ElevenLabs does not know this conversation (404).",
+      });
+      report.failed += 1;
+      log.warn("call_failed", { reason: "conversation_not_found" });
+      return;
+    }
+    if (!FINISHED_STATUSES.has(conversation.status)) {
+      // Still running: a successful lookup, so not a failing one.
+      await recordCheck(db, call.call_sid, "answered", now);
+      report.leftForLater += 1;
+      return;
+    }
+    if (conversation.status === "failed") {
+      const termination = conversation.data.metadata as { termination_reason?: unknown } | null;
+      const reason =
+        typeof termination?.termination_reason === "string" && termination.termination_reason
+          ? termination.termination_reason.slice(0, 200)
+          : "conversation_failed";
+      await applyCallReport(db, reference, {
+        kind: "failed",
+        failureReason: "conversation_failed",
+        failureDetail: `ElevenLabs reports the conversation failed: ${reason}`,
+      });
+      report.failed += 1;
+      log.warn("call_failed", { reason: "conversation_failed" });
+      return;
+    }
+    const reading = readConversation(conversation.data);
+    if (reading.kind === "invalid") {
+      // An answer we cannot read counts as a failed lookup (and toward giving up).
+      await recordCheck(db, call.call_sid, "failed", now);
+      report.leftForLater += 1;
+      log.warn("reconcile_deferred", {
+        why: "unreadable conversation",
+        fields: reading.issues.map((issue) => issue.path.join(".")).slice(0, 5),
+      });
+      return;
+    }
+    const result = await applyCallReport(db, reference, reading.report);
+    if (reading.cut.length > 0) log.warn("analysis_cut", { fields: reading.cut });
+    report.completed += 1;
+    log.info("call_finished", {
+      outcome: reading.report.kind,
+      via: "reconciler",
+      changed: result.kind === "applied" && result.changed,
+    });
+  } catch (error) {
+    // ElevenLabs (or the database) could not answer: a later run tries again; after 24
+    // hours of this the call is given up.
+    report.leftForLater += 1;
+    log.warn("reconcile_deferred", describeError(error));
+    await recordCheck(db, call.call_sid, "failed", now).catch((recordError: unknown) =>
+      log.warn("reconcile_check_not_recorded", describeError(recordError)),
+    );
+  }
+}
+
+/** Bookkeeping of one lookup: when, how many, and since when they have been failing. */
+async function recordCheck(
+  db: Database,
+  callSid: string,
+  outcome: "answered" | "failed",
+  now: Date,
+) {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  await withDbRetry(() =>
+    db.execute(sql`
+      UPDATE calls
+      SET reconcile_checks = reconcile_checks + 1, last_reconciled_at = ${at},
+          reconcile_failing_since = ${
+            outcome === "failed" ? sql`coalesce(reconcile_failing_since, ${at})` : sql`NULL`
+          }
+      WHERE call_sid = ${callSid} AND status = 'IN_PROGRESS'
+    `),
+  );
 }

@@ -4,6 +4,7 @@
 import { rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import pg from "pg";
 import type { TestProject } from "vitest/node";
 import {
   postgresCallRowProbe,
@@ -16,6 +17,7 @@ import { TEST_SECRETS } from "./test-secrets.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
+    labUrl: string;
     databaseUrl: string;
     neonHttpEndpoint: string;
     neonControlUrl: string;
@@ -48,6 +50,8 @@ export default async function setup(project: TestProject) {
     callRowProbe: callRowProbe.probe,
   });
 
+  const lab = await startLab(postgres);
+  project.provide("labUrl", lab.url);
   project.provide("databaseUrl", databaseUrl);
   project.provide("neonHttpEndpoint", endpoint.url);
   project.provide("neonControlUrl", endpoint.url.replace(/\/sql$/, "/__control"));
@@ -56,11 +60,86 @@ export default async function setup(project: TestProject) {
   project.provide("faultControlUrl", faults.controlUrl);
 
   return async () => {
+    await lab.stop();
     await faults.stop();
     await simulator.stop();
     await callRowProbe.close();
     await endpoint.stop();
     await postgres.stop();
+  };
+}
+
+/**
+ * The lab: what a test that needs the whole database, or ElevenLabs, to itself asks for
+ * over HTTP (the tests run inside workerd). The live-call cap counts every live call in a
+ * database and the simulator's plan counts every call it plays, so a test that races for
+ * the last slots must not share them with test files running in parallel.
+ *   POST   /databases                  -> {url}  a fresh database, migrated (a copy of a
+ *                                                 template migrated once, in milliseconds)
+ *   POST   /simulators {max_live_calls?, call_seconds?} -> {url}  a private simulator in
+ *                                                 outbox mode (the test delivers its webhooks)
+ */
+async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
+  const template = "driver_calls_template";
+  await postgres.createDatabase(template);
+  await applyMigrations(postgres.urlFor(template));
+  const admin = new pg.Client({ connectionString: postgres.adminUrl });
+  await admin.connect();
+  let created = 0;
+  // One CREATE DATABASE ... TEMPLATE at a time: Postgres refuses a copy while another
+  // session is connected to the template.
+  let queue: Promise<unknown> = Promise.resolve();
+  const simulators: Awaited<ReturnType<typeof startElevenLabsSimulator>>[] = [];
+
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : {};
+      const answer = async () => {
+        if (request.method === "POST" && request.url === "/databases") {
+          const name = `lab_${process.pid}_${++created}`;
+          const done = queue.then(() =>
+            admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`),
+          );
+          queue = done.catch(() => {});
+          await done;
+          return { url: postgres.urlFor(name) };
+        }
+        if (request.method === "POST" && request.url === "/simulators") {
+          const simulator = await startElevenLabsSimulator({
+            apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
+            transcriptionToken: TEST_SECRETS.TRANSCRIPTION_WEBHOOK_TOKEN,
+            webhookSecret: TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET,
+            playbackDelayMs: 5,
+            ...(typeof body.max_live_calls === "number"
+              ? { maxLiveCalls: body.max_live_calls }
+              : {}),
+            ...(typeof body.call_seconds === "number" ? { callSeconds: body.call_seconds } : {}),
+          });
+          simulators.push(simulator);
+          return { url: simulator.url };
+        }
+        throw new Error(`no lab route ${request.method} ${request.url}`);
+      };
+      answer().then(
+        (result) =>
+          response
+            .writeHead(200, { "content-type": "application/json" })
+            .end(JSON.stringify(result)),
+        (error: unknown) => response.writeHead(500).end(String(error)),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      server.close();
+      for (const simulator of simulators) await simulator.stop();
+      await admin.end();
+    },
   };
 }
 

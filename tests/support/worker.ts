@@ -13,6 +13,7 @@ export interface TestEnv {
   TRANSCRIPTION_WEBHOOK_TOKEN: string;
   ELEVENLABS_WEBHOOK_SECRET: string;
   SIMULATOR_URL: string;
+  LAB_URL: string;
   FAULT_DATABASE_URL: string;
   FAULT_CONTROL_URL: string;
   [key: string]: string | undefined;

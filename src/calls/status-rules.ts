@@ -1,0 +1,84 @@
+// How a Call's status may change, and why: the one home of these rules. Every statement
+// that changes a Call's status (src/calls/repository.ts) builds its WHERE clause from the
+// fragments here, so a rule changes in one place.
+//
+//   IN_PROGRESS -> COMPLETED   ElevenLabs reports the conversation (post-call webhook or
+//                              the reconciler asking ElevenLabs)
+//   IN_PROGRESS -> FAILED      the dial failed, ElevenLabs reports a failed initiation, the
+//                              reconciler gives up
+//   FAILED      -> COMPLETED   only when the failure may have rung (MAY_HAVE_RUNG) and
+//                              ElevenLabs then reports the conversation: the driver was
+//                              reached, so the call must not read as a failure
+//   anything else: never. A finished call never goes back to IN_PROGRESS (it would take a
+//   live-call slot again), and COMPLETED is final.
+//
+// What follows a status change (the live-call slot is freed, a campaign target moves on)
+// is done by the database trigger of migration 0008, in the same transaction.
+import { type SQL, sql } from "drizzle-orm";
+import type { CallStatus } from "../db/schema";
+
+export const ALLOWED_MOVES: Readonly<Record<CallStatus, readonly CallStatus[]>> = {
+  IN_PROGRESS: ["COMPLETED", "FAILED"],
+  FAILED: ["COMPLETED"],
+  COMPLETED: [],
+};
+
+/**
+ * Failure reasons after which ElevenLabs may have placed the call anyway. Such a call is
+ * never dialed again (that could ring the driver twice), and a later post-call report
+ * completes it like an IN_PROGRESS call.
+ * - elevenlabs_timeout: no answer in time; the request may have been acted on.
+ * - elevenlabs_server_error: a 5xx can come after the call was placed.
+ * - elevenlabs_bad_response: a 2xx we could not read may hold a conversation_id.
+ * - elevenlabs_unreachable: the connection failed; we cannot tell whether before or after
+ *   ElevenLabs read the request, so we assume the worst.
+ * - initiation_interrupted: our Worker stopped between writing the row and hearing back.
+ */
+export const MAY_HAVE_RUNG = [
+  "elevenlabs_timeout",
+  "elevenlabs_server_error",
+  "elevenlabs_bad_response",
+  "elevenlabs_unreachable",
+  "initiation_interrupted",
+] as const;
+
+/**
+ * Failure reasons that prove nothing rang: ElevenLabs refused the request (4xx or
+ * `success: false`), refused it for concurrency, or we never asked it (do-not-call list,
+ * no free slot). A later report for such a call is left alone and logged.
+ */
+export const NOTHING_RANG = [
+  "elevenlabs_http_error",
+  "elevenlabs_rejected",
+  "elevenlabs_at_capacity",
+  "do_not_call",
+  "at_capacity",
+] as const;
+
+export type DialFailureReason = (typeof MAY_HAVE_RUNG)[number] | (typeof NOTHING_RANG)[number];
+
+export function canMove(from: CallStatus, to: CallStatus): boolean {
+  return ALLOWED_MOVES[from].includes(to);
+}
+
+/** The reason code of a failure_reason (rows before 0007 hold "code: sentence"). */
+export function failureCode(failureReason: string | null): string | null {
+  if (failureReason === null) return null;
+  return failureReason.split(":")[0] ?? failureReason;
+}
+
+export function mayHaveRung(failureReason: string | null): boolean {
+  return (MAY_HAVE_RUNG as readonly string[]).includes(failureCode(failureReason) ?? "");
+}
+
+const reasonCode = sql`split_part(coalesce(calls.failure_reason, ''), ':', 1)`;
+const mayHaveRungList = sql.join(
+  MAY_HAVE_RUNG.map((reason) => sql`${reason}`),
+  sql`, `,
+);
+
+/** Calls a post-call report of the conversation may complete (IN_PROGRESS, or FAILED but may have rung). */
+export const COMPLETABLE: SQL = sql`(calls.status = 'IN_PROGRESS' OR (calls.status = 'FAILED' AND ${reasonCode} IN (${mayHaveRungList})))`;
+
+/** Calls that may become FAILED: only live ones. A finished call is never failed again. */
+export const FAILABLE: SQL = sql`(calls.status = 'IN_PROGRESS')`;

@@ -1,0 +1,234 @@
+// The operator API of campaigns: create (202, every driver stored, nobody dialed in this
+// request), read, list, list targets, cancel. All need the operator's Bearer API_TOKEN.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { idempotencyKeyHeader } from "../calls/routes";
+import { databaseOf } from "../db/context";
+import { TARGET_STATUSES } from "../db/schema";
+import { wakeDispatcher } from "../dispatch/queue";
+import { requireBearerToken } from "../http/auth";
+import { AppError } from "../http/errors";
+import { answerIdempotently } from "../http/idempotency";
+import { errorResponses } from "../http/openapi";
+import {
+  cancelCampaign,
+  createCampaign,
+  getCampaign,
+  listCampaigns,
+  listTargets,
+} from "./repository";
+import {
+  campaignIdParam,
+  campaignSchema,
+  campaignTargetSchema,
+  createCampaignRequestSchema,
+  cursorQuery,
+} from "./schemas";
+
+const campaignEnvelope = z.object({ campaign: campaignSchema }).openapi("CampaignEnvelope");
+
+function campaignNotFound(id: string): AppError {
+  return new AppError("campaign_not_found", `No campaign has id ${id}.`, { details: { id } });
+}
+
+const auth = requireBearerToken("API_TOKEN");
+
+export const createCampaignRoute = createRoute({
+  method: "post",
+  path: "/campaigns",
+  operationId: "createCampaign",
+  tags: ["campaigns"],
+  summary: "Start a campaign: up to 10,000 drivers, called in the background",
+  description:
+    "Stores every driver before answering (202); nobody is dialed in this request. The dispatcher then calls each driver inside its calling window (in its own time zone), never more calls at once than MAX_LIVE_CALLS, retrying busy / no-answer / voicemail as `retry` says. Numbers on the do-not-call list are SKIPPED. Body up to 5 MiB.",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: {
+    headers: idempotencyKeyHeader,
+    body: {
+      content: { "application/json": { schema: createCampaignRequestSchema } },
+      required: true,
+    },
+  },
+  responses: {
+    202: {
+      description: "Accepted: the campaign and every driver are stored (Location: /campaigns/{id})",
+      content: { "application/json": { schema: campaignEnvelope } },
+    },
+    ...errorResponses(400, 401, 409, 413, 415, 422, 503),
+  },
+});
+
+export const listCampaignsRoute = createRoute({
+  method: "get",
+  path: "/campaigns",
+  operationId: "listCampaigns",
+  tags: ["campaigns"],
+  summary: "List campaigns, newest first",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: cursorQuery,
+    }),
+  },
+  responses: {
+    200: {
+      description: "One page of campaigns and the cursor of the next",
+      content: {
+        "application/json": {
+          schema: z
+            .object({ campaigns: z.array(campaignSchema), next_cursor: z.string().nullable() })
+            .openapi("CampaignList"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 503),
+  },
+});
+
+export const getCampaignRoute = createRoute({
+  method: "get",
+  path: "/campaigns/{id}",
+  operationId: "getCampaign",
+  tags: ["campaigns"],
+  summary: "Read a campaign and its counts per target status",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: { params: campaignIdParam },
+  responses: {
+    200: {
+      description: "The campaign",
+      content: { "application/json": { schema: campaignEnvelope } },
+    },
+    ...errorResponses(400, 401, 404, 503),
+  },
+});
+
+export const listTargetsRoute = createRoute({
+  method: "get",
+  path: "/campaigns/{id}/targets",
+  operationId: "listCampaignTargets",
+  tags: ["campaigns"],
+  summary: "A campaign's drivers, in request order",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: {
+    params: campaignIdParam,
+    query: z.object({
+      status: z.enum(TARGET_STATUSES).optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+      cursor: cursorQuery,
+    }),
+  },
+  responses: {
+    200: {
+      description: "One page of targets and the cursor of the next",
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              targets: z.array(campaignTargetSchema),
+              next_cursor: z.string().nullable(),
+            })
+            .openapi("CampaignTargetList"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 404, 503),
+  },
+});
+
+export const cancelCampaignRoute = createRoute({
+  method: "post",
+  path: "/campaigns/{id}/cancel",
+  operationId: "cancelCampaign",
+  tags: ["campaigns"],
+  summary: "Cancel a campaign",
+  description:
+    "Every target not yet dialed becomes CANCELLED; calls already ringing go on and are recorded. Repeating it is a 200; a campaign that already finished is a 409.",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: { params: campaignIdParam },
+  responses: {
+    200: {
+      description: "The campaign, CANCELLED",
+      content: { "application/json": { schema: campaignEnvelope } },
+    },
+    ...errorResponses(400, 401, 404, 409, 503),
+  },
+});
+
+export const campaignRoutes = new OpenAPIHono<AppEnv>()
+  .openapi(createCampaignRoute, async (c) => {
+    const request = c.req.valid("json");
+    const db = databaseOf(c);
+    const deps = c.get("deps");
+    const log = c.get("log");
+    const response = await answerIdempotently(c, db, "POST /campaigns", async () => {
+      const now = deps.clock.now();
+      const { campaign, firstAttemptAt } = await createCampaign(db, request, now);
+      log.info("campaign_created", {
+        campaign_id: campaign.id,
+        drivers: campaign.counts.total,
+        skipped: campaign.counts.skipped,
+      });
+      if (firstAttemptAt) {
+        // Now for whoever is due at once; delayed for a campaign that starts later (the
+        // cron covers it too).
+        await wakeDispatcher(c.env?.DISPATCH_QUEUE, log, {
+          reason: "campaign_created",
+          at: firstAttemptAt,
+          now,
+        });
+      }
+      return {
+        status: 202,
+        body: JSON.stringify({ campaign }),
+        headers: { Location: `/campaigns/${campaign.id}` },
+      };
+    });
+    return response as never;
+  })
+  .openapi(listCampaignsRoute, async (c) => {
+    const query = c.req.valid("query");
+    const page = await listCampaigns(databaseOf(c), query);
+    return c.json({ campaigns: page.campaigns, next_cursor: page.nextCursor }, 200);
+  })
+  .openapi(getCampaignRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const campaign = await getCampaign(databaseOf(c), id);
+    if (!campaign) throw campaignNotFound(id);
+    return c.json({ campaign }, 200);
+  })
+  .openapi(listTargetsRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const query = c.req.valid("query");
+    const page = await listTargets(databaseOf(c), {
+      campaignId: id,
+      status: query.status,
+      limit: query.limit,
+      cursor: query.cursor,
+      now: c.get("deps").clock.now(),
+    });
+    if (!page) throw campaignNotFound(id);
+    return c.json({ targets: page.targets, next_cursor: page.nextCursor }, 200);
+  })
+  .openapi(cancelCampaignRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await cancelCampaign(databaseOf(c), id);
+    if (result.kind === "not_found") throw campaignNotFound(id);
+    if (result.kind === "finished") {
+      throw new AppError(
+        "campaign_finished",
+        `Campaign ${id} already finished (COMPLETED): there is nothing left to cancel.`,
+        { details: { id, status: result.campaign.status } },
+      );
+    }
+    c.get("log").info("campaign_cancelled", {
+      campaign_id: id,
+      targets_cancelled: result.targetsCancelled,
+    });
+    return c.json({ campaign: result.campaign }, 200);
+  });

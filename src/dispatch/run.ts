@@ -1,0 +1,94 @@
+// One run of the campaign dispatcher: what a queue message (and the cron safety net)
+// triggers. It re-reads the database and never trusts the message: a message says only
+// "there may be work", so a repeated, late or lost message can do no harm.
+//
+// A run starts up to `lanes` lanes. Each lane claims one due target (one statement that
+// takes a slot and writes the Call row), dials it and records the answer, and goes on while
+// its claim saw more due targets and free slots. Each lane holds at most one connection
+// at a time, so lanes <= 6 keeps a run within a Worker's 6 simultaneous connections. A run
+// stops starting claims after `maxRunMs`; work left then is picked up by the next message
+// (one is sent) or the cron.
+import type { Clock } from "../app-env";
+import type { Database } from "../db/client";
+import type { ElevenLabsClient } from "../elevenlabs/client";
+import type { Logger } from "../http/log";
+import { claimCampaignTargets } from "./claim";
+import { placeClaimedCall } from "./place-call";
+import { completeFinishedCampaigns, placeWaitingTargets } from "./targets";
+
+export interface DispatchRunOptions {
+  db: Database;
+  elevenLabs: ElevenLabsClient;
+  clock: Clock;
+  log: Logger;
+  maxLiveCalls: number;
+  lanes: number;
+  transcriptionWebhookToken?: string;
+  /** Whether to compute next openings and finish campaigns first (the cron's run). */
+  housekeeping?: boolean;
+  maxRunMs?: number;
+}
+
+export interface DispatchReport {
+  placed: number;
+  dialed: number;
+  failedToDial: number;
+  skipped: number;
+  /** More work was due when the run stopped for time. */
+  unfinished: boolean;
+}
+
+const DEFAULT_MAX_RUN_MS = 60_000;
+
+export async function runDispatch(options: DispatchRunOptions): Promise<DispatchReport> {
+  const { db, clock, log } = options;
+  const report: DispatchReport = {
+    placed: 0,
+    dialed: 0,
+    failedToDial: 0,
+    skipped: 0,
+    unfinished: false,
+  };
+  if (options.housekeeping) {
+    report.placed = (await placeWaitingTargets(db, { now: clock.now(), log })).length;
+    await completeFinishedCampaigns(db);
+  }
+  const startedAt = Date.now();
+  const maxRunMs = options.maxRunMs ?? DEFAULT_MAX_RUN_MS;
+  const campaignsWithSkips = new Set<string>();
+
+  const lane = async () => {
+    while (true) {
+      if (Date.now() - startedAt > maxRunMs) {
+        report.unfinished = true;
+        return;
+      }
+      const claim = await claimCampaignTargets(db, {
+        want: 1,
+        maxLiveCalls: options.maxLiveCalls,
+        now: clock.now(),
+      });
+      for (const campaignId of claim.skippedInCampaigns) campaignsWithSkips.add(campaignId);
+      for (const call of claim.calls) {
+        const placed = await placeClaimedCall({
+          db,
+          elevenLabs: options.elevenLabs,
+          call: { ...call, violations: Array.isArray(call.violations) ? call.violations : [] },
+          transcriptionWebhookToken: options.transcriptionWebhookToken,
+          log,
+        });
+        if (placed.ok) report.dialed += 1;
+        else report.failedToDial += 1;
+      }
+      const progressed = claim.calls.length > 0 || claim.skippedInCampaigns.length > 0;
+      if (!progressed || !claim.moreDue || claim.freeSlotsLeft === 0) return;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.lanes, 6)) }, lane));
+
+  report.skipped = campaignsWithSkips.size;
+  // A do-not-call skip may have finished a campaign's last target; no call status changed,
+  // so the trigger that completes campaigns did not run.
+  if (campaignsWithSkips.size > 0) await completeFinishedCampaigns(db, [...campaignsWithSkips]);
+  return report;
+}

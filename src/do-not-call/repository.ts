@@ -1,0 +1,86 @@
+// The do-not-call list: numbers that are never dialed. It is read where it matters, at dial
+// time, inside the claim statement (src/dispatch/claim.ts), so a number added mid-campaign
+// is not dialed again; a campaign created later starts its drivers on it SKIPPED. Opt-outs
+// (the driver said so on a call) are added by the statement that finishes that call
+// (src/calls/repository.ts), with reason `opt_out` and the call_sid.
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import type { Database } from "../db/client";
+import { ISO_US, isoUtc } from "../db/iso";
+import { withDbRetry } from "../db/retry";
+import { CURSOR_INSTANT, decodeCursor, encodeCursor } from "../http/cursor";
+
+export interface DoNotCallEntry {
+  phone_number: string;
+  reason: string | null;
+  call_sid: string | null;
+  created_at: string;
+}
+
+interface EntryRow extends DoNotCallEntry, Record<string, unknown> {
+  cursor_created_at?: string;
+}
+
+const entryColumns = sql`phone_number, reason, call_sid, ${isoUtc(sql`created_at`)} AS created_at`;
+
+/**
+ * Adds a number (idempotent: a number already on the list keeps its first entry, so an
+ * opt-out's reason and call_sid are never overwritten by a repeated PUT).
+ */
+export async function addToDoNotCall(
+  db: Database,
+  entry: { phoneNumber: string; reason: string | null },
+): Promise<DoNotCallEntry> {
+  const { rows } = await withDbRetry(() =>
+    db.execute<EntryRow>(sql`
+      WITH added AS (
+        INSERT INTO do_not_call (phone_number, reason) VALUES (${entry.phoneNumber}, ${entry.reason})
+        ON CONFLICT (phone_number) DO NOTHING
+        RETURNING ${entryColumns}
+      )
+      SELECT * FROM added
+      UNION ALL
+      SELECT ${entryColumns} FROM do_not_call
+      WHERE phone_number = ${entry.phoneNumber} AND NOT EXISTS (SELECT 1 FROM added)
+    `),
+  );
+  const row = rows[0];
+  if (!row) throw new Error("do-not-call entry neither added nor found");
+  return row;
+}
+
+/** Removes a number; true when it was on the list. */
+export async function removeFromDoNotCall(db: Database, phoneNumber: string): Promise<boolean> {
+  const result = await withDbRetry(() =>
+    db.execute(sql`DELETE FROM do_not_call WHERE phone_number = ${phoneNumber}`),
+  );
+  return (result.rowCount ?? 0) > 0;
+}
+
+const entryCursor = z.object({ c: z.string().regex(CURSOR_INSTANT), p: z.string().max(20) });
+
+/** Newest first, keyset-paginated on (created_at, phone_number). */
+export async function listDoNotCall(
+  db: Database,
+  query: { limit: number; cursor?: string },
+): Promise<{ entries: DoNotCallEntry[]; nextCursor: string | null }> {
+  const after = query.cursor === undefined ? null : decodeCursor(query.cursor, entryCursor);
+  const { rows } = await withDbRetry(() =>
+    db.execute<EntryRow>(sql`
+      SELECT ${entryColumns}, ${isoUtc(sql`created_at`, ISO_US)} AS cursor_created_at
+      FROM do_not_call
+      WHERE ${after === null ? sql`true` : sql`(created_at, phone_number) < (${after.c}::timestamptz, ${after.p})`}
+      ORDER BY created_at DESC, phone_number DESC
+      LIMIT ${query.limit + 1}
+    `),
+  );
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    entries: page.map(({ cursor_created_at: _cursor, ...entry }) => entry),
+    nextCursor:
+      rows.length > query.limit && last?.cursor_created_at
+        ? encodeCursor({ c: last.cursor_created_at, p: last.phone_number })
+        : null,
+  };
+}
