@@ -1,20 +1,68 @@
-// Request bodies: JSON only, at most 64 KiB, and malformed JSON is a 400 of its own.
-// Webhook senders and operators both get an answer that says what to fix.
+// Request bodies: JSON only, at most the route's limit (64 KiB unless BODY_RULES says
+// otherwise), and malformed JSON is a 400 of its own. Webhook senders and operators both
+// get an answer that says what to fix.
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env";
 import { AppError } from "./errors";
 
-export const MAX_BODY_BYTES = 64 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
-const limitBody = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: () => {
-    throw new AppError("payload_too_large", "The request body is larger than 64 KiB.", {
-      details: { max_bytes: MAX_BODY_BYTES },
+export const DEFAULT_MAX_BODY_BYTES = 64 * KiB;
+
+export interface BodyRule {
+  maxBytes: number;
+  /**
+   * The route reads the raw bytes itself, so this middleware does not parse them: the
+   * post-call webhook checks a signature over the exact bytes before anything is parsed,
+   * and must not have 32 MiB parsed for an event it will refuse or ignore.
+   */
+  raw?: boolean;
+}
+
+/** Routes that take more than the default, by `METHOD /path` (the path as routed). */
+export const BODY_RULES: Readonly<Record<string, BodyRule>> = {
+  // A signed post_call_audio carries the whole call's audio as base64, and a long call's
+  // transcription runs to hundreds of KiB. ElevenLabs does not retry and disables an
+  // endpoint after 10 failures, so every refusal here is a lost event.
+  "POST /webhooks/elevenlabs/post-call": { maxBytes: 32 * MiB, raw: true },
+  // Operators upload a whole campaign (its drivers and violations) in one request.
+  "POST /campaigns": { maxBytes: 5 * MiB },
+};
+
+export function bodyRuleFor(method: string, path: string): BodyRule {
+  return BODY_RULES[`${method} ${path}`] ?? { maxBytes: DEFAULT_MAX_BODY_BYTES };
+}
+
+/** "64 KiB", "32 MiB": how the limit is said in messages and the OpenAPI document. */
+export function formatBytes(bytes: number): string {
+  if (bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes % KiB === 0) return `${bytes / KiB} KiB`;
+  return `${bytes} bytes`;
+}
+
+// One hono/body-limit per distinct limit: it refuses on Content-Length at once and, when
+// there is none (a streamed body), counts the bytes as they arrive.
+const limiters = new Map<number, MiddlewareHandler<AppEnv>>();
+
+function limiterFor(maxBytes: number): MiddlewareHandler<AppEnv> {
+  let limiter = limiters.get(maxBytes);
+  if (!limiter) {
+    limiter = bodyLimit({
+      maxSize: maxBytes,
+      onError: () => {
+        throw new AppError(
+          "payload_too_large",
+          `The request body is larger than ${formatBytes(maxBytes)}, this route's limit.`,
+          { details: { max_bytes: maxBytes } },
+        );
+      },
     });
-  },
-});
+    limiters.set(maxBytes, limiter);
+  }
+  return limiter;
+}
 
 // The same rule as @hono/zod-openapi's request gate (parameters must be `name=value`), so a
 // header it would refuse later is refused here, with the contract's error code.
@@ -31,13 +79,18 @@ export const jsonBodyOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
       "Send the body as JSON with the header Content-Type: application/json.",
     );
   }
-  return limitBody(c, async () => {
-    const text = await c.req.text();
-    try {
-      JSON.parse(text);
-    } catch {
-      throw new AppError("invalid_json", "The request body is not valid JSON.");
-    }
+  const rule = bodyRuleFor(c.req.method, c.req.path);
+  return limiterFor(rule.maxBytes)(c, async () => {
+    if (!rule.raw) parseJsonBody(await c.req.text());
     await next();
   });
 };
+
+/** JSON.parse with the contract's 400; raw routes call it once their checks have passed. */
+export function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("invalid_json", "The request body is not valid JSON.");
+  }
+}

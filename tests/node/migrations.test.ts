@@ -129,7 +129,18 @@ describe("migrations", () => {
     expect(calls.length).toBe(before);
     for (const call of calls) expect(call.call_sid).toMatch(CALL_SID);
     expect(new Set(calls.map((call) => call.call_sid)).size).toBe(calls.length);
-    expect(calls.some((call) => call.call_sid.startsWith("EL_UNKNOWN_"))).toBe(true);
+    // Every 10th legacy call has no driver: exactly those 120 are EL_UNKNOWN_, the others
+    // carry their own driver_id.
+    const drivers = await rows<{ call_sid: string; driver_id: number | null }>(
+      url,
+      "SELECT call_sid, driver_id FROM calls ORDER BY id",
+    );
+    expect(drivers.filter((call) => call.driver_id === null)).toHaveLength(120);
+    for (const call of drivers) {
+      expect(call.call_sid).toMatch(
+        call.driver_id === null ? /^EL_UNKNOWN_/ : new RegExp(`^EL_${call.driver_id}_`),
+      );
+    }
 
     // The burst: ids in insert order a < b < c < d, all in second 12:00:00.
     const second = Date.parse("2025-03-01T12:00:00Z") / 1000;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createWorker } from "../../src/index";
 import {
   callWorker,
   jsonRequest,
@@ -56,6 +57,40 @@ describe("GET /health", () => {
     expect(response.status).toBe(200);
   });
 
+  it("sends one statement for any number of requests within 5 s, and the next one after", async () => {
+    const scope = newScope();
+    let now = Date.parse("2026-11-23T12:00:00Z");
+    const worker = createWorker({ clock: { now: () => new Date(now) } });
+    const health = async () => (await callWorker(get("/health"), { scope, worker })).status;
+    for (let i = 0; i < 20; i++) expect(await health()).toBe(200);
+    now += 4_999;
+    expect(await health()).toBe(200);
+    expect(await statementsSent(scope)).toEqual(["SELECT 1"]);
+    now += 1;
+    expect(await health()).toBe(200);
+    expect(await statementsSent(scope)).toEqual(["SELECT 1", "SELECT 1"]);
+  });
+
+  it("caches an unavailable database for 5 s too: not hammered while it struggles", async () => {
+    const scope = newScope();
+    let now = Date.parse("2026-11-23T12:00:00Z");
+    const worker = createWorker({ clock: { now: () => new Date(now) } });
+    // Exactly one check's worth of failures (the first try and its two retries): any
+    // request that checked again would reach the database and answer 200.
+    await neonControl({ scope, fail: { mode: "http_503", count: 3 } });
+    const health = () => callWorker(get("/health"), { scope, worker });
+    for (let i = 0; i < 10; i++) {
+      const response = await health();
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("5");
+      expect(await response.json()).toMatchObject({ error: { code: "database_unavailable" } });
+    }
+    expect(await statementsSent(scope)).toEqual([]);
+    now += 5_000;
+    expect((await health()).status).toBe(200);
+    expect(await statementsSent(scope)).toEqual(["SELECT 1"]);
+  });
+
   it("gives up with 503 when every try fails", async () => {
     const scope = newScope();
     await neonControl({ scope, fail: { mode: "http_503", count: 10 } });
@@ -83,12 +118,33 @@ describe("errors", () => {
 
   const postRoute = "/webhooks/elevenlabs/transcription";
 
-  it("answers 413 payload_too_large for a body over 64 KiB", async () => {
+  it("answers 413 payload_too_large for a body over 64 KiB, stating the limit", async () => {
     const response = await callWorker(
       jsonRequest("POST", postRoute, { message: "x".repeat(70 * 1024) }),
     );
     expect(response.status).toBe(413);
-    expect((await readError(response)).error.code).toBe("payload_too_large");
+    expect((await readError(response)).error).toMatchObject({
+      code: "payload_too_large",
+      message: "The request body is larger than 64 KiB, this route's limit.",
+      details: { max_bytes: 64 * 1024 },
+    });
+  });
+
+  it("lets POST /campaigns (its route comes with the campaigns work) take up to 5 MiB", async () => {
+    const bearer = { authorization: "Bearer not-checked-before-the-size" };
+    const underLimit = await callWorker(
+      jsonRequest("POST", "/campaigns", { padding: "x".repeat(1024 * 1024) }, bearer),
+    );
+    // Whatever the route answers (404 before it exists, 401 for this token), not a 413.
+    expect(underLimit.status).not.toBe(413);
+    const overLimit = await callWorker(
+      jsonRequest("POST", "/campaigns", { padding: "x".repeat(5 * 1024 * 1024) }, bearer),
+    );
+    expect(overLimit.status).toBe(413);
+    expect((await readError(overLimit)).error).toMatchObject({
+      message: "The request body is larger than 5 MiB, this route's limit.",
+      details: { max_bytes: 5 * 1024 * 1024 },
+    });
   });
 
   it("answers 413 for an oversized body sent without a content-length (streamed)", async () => {
@@ -108,6 +164,7 @@ describe("errors", () => {
       }),
     );
     expect(response.status).toBe(413);
+    expect((await readError(response)).error.details).toEqual({ max_bytes: 64 * 1024 });
   });
 
   it("answers 415 unsupported_media_type for a form body", async () => {
@@ -137,6 +194,18 @@ describe("API documentation", () => {
     expect(document.openapi).toBe("3.1.0");
     expect(Object.keys(document.paths)).toContain("/health");
     expect(Object.keys(document.paths)).toContain("/webhooks/elevenlabs/transcription");
+  });
+
+  it("states each route's body limit in the 413 description", async () => {
+    const response = await callWorker(get("/openapi.json"));
+    const document = (await response.json()) as {
+      paths: Record<string, { post?: { responses: Record<string, { description: string }> } }>;
+    };
+    const description = (path: string) => document.paths[path]?.post?.responses["413"]?.description;
+    const expected =
+      "Body larger than the route's limit (details.max_bytes): 32 MiB for POST /webhooks/elevenlabs/post-call, 5 MiB for POST /campaigns, 64 KiB for every other route";
+    expect(description("/webhooks/elevenlabs/post-call")).toBe(expected);
+    expect(description("/webhooks/elevenlabs/transcription")).toBe(expected);
   });
 
   it("serves an interactive page for it", async () => {

@@ -29,6 +29,8 @@ type Route = keyof typeof PATHS;
 const sent: Record<Route, number> = { transcription: 0, batch: 0, postCall: 0 };
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** The post-call webhook's own limit (src/http/body.ts): no generated event comes near it. */
+const POST_CALL_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const PROPERTY_TIMEOUT = 180_000;
 const encoder = new TextEncoder();
 
@@ -1344,7 +1346,7 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
       await fc.assert(
         fc.asyncProperty(body, badSignature, async (event, plan) => {
           const text = serialize(event);
-          fc.pre(byteLength(text) <= MAX_BODY_BYTES);
+          expect(byteLength(text)).toBeLessThanOrEqual(POST_CALL_MAX_BODY_BYTES);
           const answer = await send("postCall", text, await badSignatureHeaders(plan, text));
           checkAnswer(answer, CODES);
           expect(answer.status, answer.text).toBe(401);
@@ -1672,13 +1674,11 @@ describe("POST /webhooks/elevenlabs/post-call under hostile input", () => {
             "content-type": "application/json",
             "elevenlabs-signature": await sign(text),
           });
+          // Every generated event fits the route's limit, so each one is judged on its content.
+          expect(byteLength(text)).toBeLessThanOrEqual(POST_CALL_MAX_BODY_BYTES);
           checkAnswer(answer, CODES);
-          if (byteLength(text) <= MAX_BODY_BYTES) {
-            expect(answer.status, answer.text).toBe(400);
-            expect(errorCode(answer), answer.text).toBe("invalid_request");
-          } else {
-            expect(answer.status, answer.text).toBe(413);
-          }
+          expect(answer.status, answer.text).toBe(400);
+          expect(errorCode(answer), answer.text).toBe("invalid_request");
           expect(await snapshot(), "the named Call changed").toBe(sentinelSnapshot);
         }),
         { numRuns: 300 },

@@ -1,30 +1,41 @@
 // Structured logs: one JSON line per request and per state change of a Call, phone numbers
 // masked to their last four digits, and never a secret.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { ElevenLabsClient } from "../../src/elevenlabs/client";
+import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
 import { maskPhoneNumber, maskPhoneNumbersIn } from "../../src/http/log";
 import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { freshDriverId, insertTestCall, transcriptionRequest, utterance } from "../support/calls";
 import { callWorker, jsonRequest } from "../support/worker";
 
-/** Accepts the first number, refuses the second with a message that repeats the number. */
-const fakeElevenLabs: ElevenLabsClient = {
-  async placeOutboundCall(request) {
-    if (request.toNumber.endsWith("0500")) {
-      return {
-        ok: false,
-        code: "elevenlabs_http_error",
-        reason: `HTTP 500 for ${maskPhoneNumber(request.toNumber)}`,
-        httpStatus: 500,
-      };
-    }
-    return { ok: true, conversationId: `conv_log_${crypto.randomUUID()}`, twilioCallSid: null };
-  },
-  async getConversation() {
-    return null;
-  },
-};
+/**
+ * The real ElevenLabs client (its own redaction included); only the network is faked:
+ * accepts the first number, and answers the second with an HTTP 500 whose body repeats
+ * the full number, as an upstream error message may. Masking it is the service's job.
+ */
+function elevenLabsRepeatingTheNumber(): ElevenLabsClient {
+  return createElevenLabsClient({
+    apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
+    baseUrl: "http://elevenlabs.test",
+    agentId: TEST_SECRETS.ELEVENLABS_AGENT_ID,
+    agentPhoneNumberId: TEST_SECRETS.ELEVENLABS_AGENT_PHONE_NUMBER_ID,
+    fetch: async (_input, init) => {
+      const { to_number: toNumber } = JSON.parse(String(init?.body)) as { to_number: string };
+      if (toNumber.endsWith("0500")) {
+        return Response.json(
+          { detail: `Twilio could not reach ${toNumber} (key ${TEST_SECRETS.ELEVENLABS_API_KEY})` },
+          { status: 500 },
+        );
+      }
+      return Response.json({
+        success: true,
+        message: "ok",
+        conversation_id: `conv_log_${crypto.randomUUID()}`,
+        callSid: null,
+      });
+    },
+  });
+}
 
 function captureLogs() {
   const lines: string[] = [];
@@ -69,7 +80,7 @@ describe("logs", () => {
   });
 
   it("write one line per state change of a Call, masking phone numbers and never printing a secret", async () => {
-    const worker = createWorker({ elevenLabs: () => fakeElevenLabs });
+    const worker = createWorker({ elevenLabs: elevenLabsRepeatingTheNumber });
     const drivers = [
       {
         driver_id: freshDriverId(),
@@ -95,12 +106,18 @@ describe("logs", () => {
       { worker },
     );
     expect(response.status).toBe(200);
+    const answer = JSON.stringify(await response.json());
+    expect(answer).toContain("Twilio could not reach ***0500");
+    for (const driver of drivers) expect(answer).not.toContain(driver.phone_number.slice(1));
     const lines = logs.parsed();
     const events = (name: string) => lines.filter((line) => line.event === name);
     expect(events("call_created")).toHaveLength(2);
     expect(events("call_started")).toHaveLength(1);
     expect(events("call_failed")).toHaveLength(1);
     expect(events("call_created").map((line) => line.to)).toEqual(["***0042", "***0500"]);
+    // ElevenLabs' error did carry the number (and the key): it reached the log, masked.
+    expect(events("call_failed")).toHaveLength(1);
+    expect(JSON.stringify(events("call_failed")[0])).toContain("Twilio could not reach ***0500");
 
     const everything = logs.lines.join("\n");
     for (const driver of drivers) expect(everything).not.toContain(driver.phone_number.slice(1));

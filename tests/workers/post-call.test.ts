@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_SIGNATURES, signElevenLabsPayload } from "../../src/elevenlabs/signature";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import {
   insertTestCall,
@@ -40,6 +40,17 @@ async function callState(call: TestCall) {
   return row;
 }
 
+afterEach(() => vi.restoreAllMocks());
+
+/** The Worker's log lines (the real logger writes them to console.log), by event. */
+function captureLogs() {
+  const lines: Record<string, unknown>[] = [];
+  vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+    lines.push(JSON.parse(String(line)) as Record<string, unknown>);
+  });
+  return { events: (name: string) => lines.filter((line) => line.event === name) };
+}
+
 async function post(request: Request) {
   const response = await callWorker(request);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -58,55 +69,104 @@ async function deliverLive(call: TestCall, turn: Turn) {
 }
 
 describe("post-call signature", () => {
-  const event = () => initiationFailureEvent("conv_nobody_signature_probe");
+  const SECRET = TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET;
+  const nowSecs = () => Math.floor(Date.now() / 1000);
+  /** A call_initiation_failure for a real Call: let through, it would fail that Call. */
+  const bodyFor = (call: TestCall) =>
+    JSON.stringify(initiationFailureEvent(call.conversationId ?? "", "busy"));
 
-  it("accepts a valid signature", async () => {
-    const { status } = await post(await signedPostCall(event()));
-    expect(status).toBe(200);
+  it("accepts a valid signature: the same event, signed right, fails the Call", async () => {
+    const call = await insertTestCall();
+    const response = await callWorker(await signedPostCall(null, { rawBody: bodyFor(call) }));
+    expect(response.status).toBe(200);
+    expect(await callState(call)).toMatchObject({ status: "FAILED", failure_reason: "busy" });
   });
 
-  const rejected: [string, () => Promise<Request>][] = [
-    ["a wrong secret", () => signedPostCall(event(), { secret: "not-the-secret" })],
-    [
-      "a tampered body",
-      async () => {
-        const body = JSON.stringify(event());
-        const signature = await signElevenLabsPayload(
-          body,
-          TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET,
-          Math.floor(Date.now() / 1000),
-        );
-        return signedPostCall(null, { rawBody: body.replace("busy", "no-answer"), signature });
+  // Each case sends the exact body it signed (tampering aside) to a real Call, and differs
+  // from the valid request above in one thing only; the reason names the rule that refused.
+  const rejected: {
+    name: string;
+    reason: string;
+    request: (body: string) => Promise<Request>;
+  }[] = [
+    {
+      name: "a wrong secret",
+      reason: "mismatch",
+      request: (body) => signedPostCall(null, { rawBody: body, secret: "not-the-secret" }),
+    },
+    {
+      name: "a tampered body",
+      reason: "mismatch",
+      request: async (body) => {
+        const signature = await signElevenLabsPayload(body, SECRET, nowSecs());
+        const tampered = body.replace('"busy"', '"no-answer"');
+        expect(tampered).not.toBe(body);
+        return signedPostCall(null, { rawBody: tampered, signature });
       },
-    ],
-    [
-      "a stale timestamp (31 minutes old)",
-      () => signedPostCall(event(), { timestampSecs: Math.floor(Date.now() / 1000) - 31 * 60 }),
-    ],
-    [
-      "a future timestamp (6 minutes ahead)",
-      () => signedPostCall(event(), { timestampSecs: Math.floor(Date.now() / 1000) + 6 * 60 }),
-    ],
-    ["no header", () => signedPostCall(event(), { signature: null })],
-    ["a malformed header", () => signedPostCall(event(), { signature: "sha256=abc" })],
-    [
-      "a header without v0",
-      () => signedPostCall(event(), { signature: `t=${Math.floor(Date.now() / 1000)}` }),
-    ],
+    },
+    {
+      name: "a stale timestamp (31 minutes old)",
+      reason: "stale",
+      request: (body) =>
+        signedPostCall(null, { rawBody: body, timestampSecs: nowSecs() - 31 * 60 }),
+    },
+    {
+      name: "a future timestamp (6 minutes ahead)",
+      reason: "future",
+      request: (body) => signedPostCall(null, { rawBody: body, timestampSecs: nowSecs() + 6 * 60 }),
+    },
+    {
+      name: "no header",
+      reason: "missing_header",
+      request: (body) => signedPostCall(null, { rawBody: body, signature: null }),
+    },
+    {
+      name: "a malformed header",
+      reason: "malformed_header",
+      request: (body) => signedPostCall(null, { rawBody: body, signature: "sha256=abc" }),
+    },
+    {
+      name: "a header without v0",
+      reason: "malformed_header",
+      request: (body) => signedPostCall(null, { rawBody: body, signature: `t=${nowSecs()}` }),
+    },
+    {
+      name: `more than ${MAX_SIGNATURES} v0 entries, the valid one among them`,
+      reason: "malformed_header",
+      request: async (body) => {
+        const valid = await signElevenLabsPayload(body, SECRET, nowSecs());
+        const wrong = `,v0=${"0".repeat(64)}`.repeat(MAX_SIGNATURES);
+        return signedPostCall(null, { rawBody: body, signature: `${valid}${wrong}` });
+      },
+    },
   ];
 
-  it.each(rejected)("rejects %s with 401 and changes nothing", async (_name, makeRequest) => {
+  it.each(rejected)("rejects $name with 401 ($reason) and changes nothing", async (rule) => {
     const call = await insertTestCall();
-    const request = await makeRequest();
-    // Aim the rejected event at a real call: if it got through, the call would change.
-    const body = (await request.text()).replaceAll(
-      "conv_nobody_signature_probe",
-      call.conversationId ?? "",
-    );
-    const resigned = new Request(request.url, { method: "POST", headers: request.headers, body });
-    const response = await callWorker(resigned);
+    const logs = captureLogs();
+    const response = await callWorker(await rule.request(bodyFor(call)));
     expect(response.status).toBe(401);
-    expect((await readError(response)).error.code).toBe("unauthorized");
+    const { error } = await readError(response);
+    expect(error.code).toBe("unauthorized");
+    expect(error.message).toBe(`Missing or invalid signature (${rule.reason}).`);
+    expect(logs.events("post_call_signature_rejected")).toEqual([
+      expect.objectContaining({ reason: rule.reason }),
+    ]);
+    expect((await callState(call))?.status).toBe("IN_PROGRESS");
+  });
+
+  it("refuses a header with 1,000 v0 entries as malformed", async () => {
+    const call = await insertTestCall();
+    const body = bodyFor(call);
+    const valid = await signElevenLabsPayload(body, SECRET, nowSecs());
+    const header = `${valid}${`,v0=${"a".repeat(64)}`.repeat(999)}`;
+    const response = await callWorker(
+      await signedPostCall(null, { rawBody: body, signature: header }),
+    );
+    expect(response.status).toBe(401);
+    expect((await readError(response)).error.message).toBe(
+      "Missing or invalid signature (malformed_header).",
+    );
     expect((await callState(call))?.status).toBe("IN_PROGRESS");
   });
 
@@ -125,10 +185,14 @@ describe("post-call signature", () => {
   });
 
   it("refuses every event when ELEVENLABS_WEBHOOK_SECRET is not configured", async () => {
-    const response = await callWorker(await signedPostCall(event()), {
+    const call = await insertTestCall();
+    const logs = captureLogs();
+    const response = await callWorker(await signedPostCall(null, { rawBody: bodyFor(call) }), {
       env: { ELEVENLABS_WEBHOOK_SECRET: "" },
     });
     expect(response.status).toBe(401);
+    expect(logs.events("auth_not_configured")).toHaveLength(1);
+    expect((await callState(call))?.status).toBe("IN_PROGRESS");
   });
 });
 

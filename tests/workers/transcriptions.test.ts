@@ -206,7 +206,7 @@ describe("POST /webhooks/elevenlabs/transcription", () => {
     const response = await callWorker(transcriptionRequest(utterance(call.callSid, 1)), { scope });
     await neonControl({ scope, reset: true });
     expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBeTruthy();
+    expect(response.headers.get("retry-after")).toBe("5");
     expect((await readError(response)).error.code).toBe("database_unavailable");
     expect(await transcriptRows(call.conversationId ?? "")).toHaveLength(0);
   });
