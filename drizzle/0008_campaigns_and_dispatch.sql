@@ -177,7 +177,7 @@ BEGIN
 		UPDATE "campaign_targets" SET
 			"status" = CASE WHEN campaign."status" = 'RUNNING' THEN 'QUEUED' ELSE 'CANCELLED' END,
 			"wait_reason" = CASE WHEN campaign."status" = 'RUNNING' THEN 'slot' END,
-			"next_attempt_at" = CASE WHEN campaign."status" = 'RUNNING' THEN now() + interval '30 seconds' END,
+			"next_attempt_at" = CASE WHEN campaign."status" = 'RUNNING' THEN coalesce(NEW."call_end_time", now()) + interval '30 seconds' END,
 			"call_ids" = array_remove(target."call_ids", NEW."id"),
 			"updated_at" = now()
 		WHERE "id" = target."id";

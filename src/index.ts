@@ -59,6 +59,15 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
     if (report.unfinished) {
       await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "run_unfinished" });
     }
+    if (report.refusedForConcurrency > 0) {
+      // Those targets wait 30 seconds for ElevenLabs to free a line (the database trigger).
+      const now = deps.clock.now();
+      await wakeDispatcher(env.DISPATCH_QUEUE, log, {
+        reason: "elevenlabs_at_capacity",
+        at: new Date(now.getTime() + 31_000),
+        now,
+      });
+    }
   }
 
   return {

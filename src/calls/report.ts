@@ -36,4 +36,10 @@ export type CallReport =
       /** The driver asked not to be called again: the number goes on the do-not-call list. */
       optOut: boolean;
     }
-  | { kind: "failed"; failureReason: string; failureDetail: string | null };
+  | {
+      kind: "failed";
+      failureReason: string;
+      failureDetail: string | null;
+      /** When we learned of it: its call_end_time (a retry's backoff counts from it). */
+      endedAt: Date;
+    };

@@ -246,6 +246,7 @@ function failureStatement(
     updated AS (
       UPDATE calls SET status = 'FAILED', failure_reason = ${report.failureReason},
              failure_detail = ${report.failureDetail},
+             call_end_time = coalesce(calls.call_end_time, ${report.endedAt.toISOString()}::timestamptz),
              conversation_id = coalesce(calls.conversation_id, ${reference.conversationId}),
              updated_at = now()
       FROM target

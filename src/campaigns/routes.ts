@@ -17,6 +17,7 @@ import {
   listCampaigns,
   listTargets,
 } from "./repository";
+import { campaignResultsCsv, resultsFileName } from "./results-csv";
 import {
   campaignIdParam,
   campaignSchema,
@@ -160,6 +161,39 @@ export const cancelCampaignRoute = createRoute({
   },
 });
 
+export const resultsCsvRoute = createRoute({
+  method: "get",
+  path: "/campaigns/{id}/results.csv",
+  operationId: "downloadCampaignResults",
+  tags: ["campaigns"],
+  summary: "The campaign's results as CSV, one row per driver",
+  description:
+    "RFC 4180, UTF-8, header row; one row per driver in request order: driver_id, driver_name, phone_number, status, attempts, last_call_sid, call_successful, summary, termination_reason, last_failure_reason, then dc_<id> per data-collection id found in the campaign. Free-text cells starting with =, +, -, @, a tab or a carriage return get a leading ' (so a spreadsheet does not run them). Streamed.",
+  security: [{ bearerAuth: [] }],
+  middleware: auth,
+  request: { params: campaignIdParam },
+  responses: {
+    200: {
+      description: "The CSV file (Content-Disposition: attachment)",
+      content: { "text/csv": { schema: z.string() } },
+    },
+    ...errorResponses(400, 401, 404, 503),
+  },
+});
+
+/** The results CSV as a download; the console serves it with the same function. */
+export function resultsCsvResponse(
+  result: NonNullable<Awaited<ReturnType<typeof campaignResultsCsv>>>,
+) {
+  return new Response(result.stream, {
+    headers: {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${resultsFileName(result.campaign)}"`,
+      "cache-control": "no-store",
+    },
+  });
+}
+
 export const campaignRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createCampaignRoute, async (c) => {
     const request = c.req.valid("json");
@@ -214,6 +248,12 @@ export const campaignRoutes = new OpenAPIHono<AppEnv>()
     });
     if (!page) throw campaignNotFound(id);
     return c.json({ targets: page.targets, next_cursor: page.nextCursor }, 200);
+  })
+  .openapi(resultsCsvRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await campaignResultsCsv(databaseOf(c), id);
+    if (!result) throw campaignNotFound(id);
+    return resultsCsvResponse(result) as never;
   })
   .openapi(cancelCampaignRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -138,6 +138,7 @@ export async function placeBatch(options: {
         },
         transcriptionWebhookToken: options.transcriptionWebhookToken,
         log: log.with({ batch_id: batchId }),
+        now: () => options.clock.now(),
       });
       return placed.ok
         ? {

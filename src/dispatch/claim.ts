@@ -48,11 +48,14 @@ function freeSlots(cap: number, want: SQL | number): SQL {
   return sql`
     live AS (SELECT count(*)::int AS n FROM calls WHERE status = 'IN_PROGRESS'),
     free_slots AS (
-      SELECT slot, row_number() OVER (ORDER BY slot) AS rn
-      FROM generate_series(1, ${cap}) AS slot
-      WHERE slot NOT IN (SELECT s.slot FROM live_call_slots s)
-      ORDER BY slot
-      LIMIT greatest(0, least(${want}, ${cap} - (SELECT n FROM live)))
+      -- In random order: claims racing each other then rarely reach for the same number.
+      SELECT slot, row_number() OVER () AS rn
+      FROM (
+        SELECT slot FROM generate_series(1, ${cap}) AS slot
+        WHERE slot NOT IN (SELECT s.slot FROM live_call_slots s)
+        ORDER BY random()
+        LIMIT greatest(0, least(${want}, ${cap} - (SELECT n FROM live)))
+      ) AS free
     )`;
 }
 

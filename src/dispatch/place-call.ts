@@ -42,6 +42,8 @@ export async function placeClaimedCall(options: {
   /** Sent as a `secret__` dynamic variable: ElevenLabs puts it in the webhook tool's header. */
   transcriptionWebhookToken?: string;
   log: Logger;
+  /** The clock, for when the call failed (its call_end_time). */
+  now: () => Date;
 }): Promise<PlacedCall> {
   const { db, call } = options;
   const log = options.log.with({
@@ -77,6 +79,7 @@ export async function placeClaimedCall(options: {
   await updateStatusByCallSid(db, call.callSid, "FAILED", {
     failureReason: outcome.code,
     failureDetail: outcome.reason,
+    callEndTime: options.now(),
   }).catch((error: unknown) => {
     // Left IN_PROGRESS without a conversation_id: the reconciler fails it later
     // (initiation_interrupted), and it holds its live-call slot until then.

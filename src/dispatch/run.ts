@@ -34,11 +34,14 @@ export interface DispatchReport {
   dialed: number;
   failedToDial: number;
   skipped: number;
+  /** Dials ElevenLabs refused for concurrency: those targets wait 30 s for a slot. */
+  refusedForConcurrency: number;
   /** More work was due when the run stopped for time. */
   unfinished: boolean;
 }
 
 const DEFAULT_MAX_RUN_MS = 60_000;
+const MAX_EMPTY_CLAIMS = 3;
 
 export async function runDispatch(options: DispatchRunOptions): Promise<DispatchReport> {
   const { db, clock, log } = options;
@@ -47,6 +50,7 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
     dialed: 0,
     failedToDial: 0,
     skipped: 0,
+    refusedForConcurrency: 0,
     unfinished: false,
   };
   if (options.housekeeping) {
@@ -58,6 +62,7 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
   const campaignsWithSkips = new Set<string>();
 
   const lane = async () => {
+    let emptyClaimsInARow = 0;
     while (true) {
       if (Date.now() - startedAt > maxRunMs) {
         report.unfinished = true;
@@ -76,12 +81,19 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
           call: { ...call, violations: Array.isArray(call.violations) ? call.violations : [] },
           transcriptionWebhookToken: options.transcriptionWebhookToken,
           log,
+          now: () => clock.now(),
         });
         if (placed.ok) report.dialed += 1;
+        else if (placed.code === "elevenlabs_at_capacity") report.refusedForConcurrency += 1;
         else report.failedToDial += 1;
       }
       const progressed = claim.calls.length > 0 || claim.skippedInCampaigns.length > 0;
-      if (!progressed || !claim.moreDue || claim.freeSlotsLeft === 0) return;
+      emptyClaimsInARow = progressed ? 0 : emptyClaimsInARow + 1;
+      if (!claim.moreDue || claim.freeSlotsLeft === 0) return;
+      // Work and slots were there, yet nothing was claimed: another lane or consumer took
+      // the slot or the target first. Try again a few times, then leave it to them.
+      if (emptyClaimsInARow >= MAX_EMPTY_CLAIMS) return;
+      if (!progressed) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.lanes, 6)) }, lane));

@@ -91,7 +91,7 @@ postCallRoutes.post(postCallRoute.path, async (c) => {
       details: describeIssues(event.error.issues),
     });
   }
-  const interpretation = interpretPostCallEvent(event.data);
+  const interpretation = interpretPostCallEvent(event.data, c.get("deps").clock.now());
   if (interpretation.kind === "invalid") {
     throw new AppError("invalid_request", `The ${event.data.type} event is malformed.`, {
       details: describeIssues(interpretation.issues),
@@ -117,7 +117,12 @@ postCallRoutes.post(postCallRoute.path, async (c) => {
   if (result.changed) {
     eventLog.info("call_finished", {
       call_sid: result.callSid,
-      outcome: report.kind === "conversation" ? (report.voicemail ? "voicemail" : "completed") : report.failureReason,
+      outcome:
+        report.kind === "conversation"
+          ? report.voicemail
+            ? "voicemail"
+            : "completed"
+          : report.failureReason,
       previous_status: result.previousStatus,
       opted_out: result.optedOut,
     });

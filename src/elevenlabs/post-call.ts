@@ -116,6 +116,7 @@ export function readConversation(
 /** Turns a verified post-call event into what should happen to the Call. */
 export function interpretPostCallEvent(
   event: z.infer<typeof postCallEventSchema>,
+  receivedAt: Date,
 ): PostCallInterpretation {
   if (event.type === "post_call_transcription") return readConversation(event.data);
   if (event.type === "call_initiation_failure") {
@@ -133,6 +134,7 @@ export function interpretPostCallEvent(
         // ElevenLabs' own words (busy, no-answer, unknown) are the reason codes.
         failureReason: reason,
         failureDetail: `ElevenLabs reported that the call could not be connected: ${reason}.`,
+        endedAt: receivedAt,
       },
       cut: [],
     };

@@ -72,7 +72,21 @@ function isJsonContentType(contentType: string | undefined): boolean {
   return contentType !== undefined && JSON_CONTENT_TYPE.test(contentType);
 }
 
+/**
+ * Routes whose body is optional: an action on what the path names (cancel a campaign, put
+ * a number on the do-not-call list). Sent without a body, they skip the JSON rule.
+ */
+const BODY_OPTIONAL = [/^\/campaigns\/[^/]+\/cancel$/, /^\/do-not-call\/[^/]+$/];
+
+function hasNoBody(c: Parameters<MiddlewareHandler<AppEnv>>[0]): boolean {
+  const length = c.req.header("content-length");
+  return (
+    (length === undefined || length === "0") && c.req.header("transfer-encoding") === undefined
+  );
+}
+
 export const jsonBodyOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (BODY_OPTIONAL.some((pattern) => pattern.test(c.req.path)) && hasNoBody(c)) return next();
   if (!isJsonContentType(c.req.header("content-type"))) {
     throw new AppError(
       "unsupported_media_type",

@@ -132,6 +132,7 @@ async function reconcileOne(
         kind: "failed",
         failureReason: "conversation_not_found",
         failureDetail: "ElevenLabs does not know this conversation (404).",
+        endedAt: now,
       });
       report.failed += 1;
       log.warn("call_failed", { reason: "conversation_not_found" });
@@ -153,6 +154,7 @@ async function reconcileOne(
         kind: "failed",
         failureReason: "conversation_failed",
         failureDetail: `ElevenLabs reports the conversation failed: ${reason}`,
+        endedAt: now,
       });
       report.failed += 1;
       log.warn("call_failed", { reason: "conversation_failed" });
