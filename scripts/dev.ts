@@ -1,7 +1,24 @@
 // `npm run dev`: the whole service on this machine, no accounts, no Docker.
 //   embedded PostgreSQL (data kept in .data/postgres) -> migrations -> local Neon HTTP
 //   endpoint -> ElevenLabs simulator (unless ELEVENLABS_API_KEY is set in .dev.vars) ->
-//   `wrangler dev` on http://127.0.0.1:8787 (PORT overrides). Ctrl-C stops all of it.
+//   `wrangler dev --test-scheduled` on http://127.0.0.1:8787 (PORT overrides; the
+//   simulator takes PORT + 1, SIMULATOR_PORT overrides).
+//
+// Crons: wrangler dev never fires cron triggers itself, so this script does, on their
+// schedule (UTC minutes), through wrangler's /__scheduled?cron=... route:
+//   `* * * * *`   every minute (campaign dispatch safety net, idempotency-key cleanup);
+//   `*/5 * * * *` every 5 minutes (the reconciler).
+// A firing prints nothing unless it fails. The Cloudflare Queue needs nothing here: wrangler
+// dev runs the producer and consumer declared in wrangler.toml.
+//
+// The simulator plays the ElevenLabs plan's concurrency: `maxLiveCalls` is the Worker's
+// MAX_LIVE_CALLS (.dev.vars, default 10, passed to wrangler with --var so both agree), and
+// each accepted call lasts SIMULATOR_CALL_SECONDS (environment, else .dev.vars; default 2).
+//
+// Ctrl-C stops everything in the reverse order of starting: wrangler, the simulator, the
+// Neon endpoint (its pool ends), then Postgres. A terminal's Ctrl-C also reaches Postgres
+// directly, whose connections then end under the endpoint's pool: those expected errors
+// are not printed while stopping.
 import { spawn } from "node:child_process";
 import { ensureDevVars, readDevVars } from "./lib/dev-vars.ts";
 import { startElevenLabsSimulator } from "./lib/elevenlabs-simulator.ts";
@@ -11,7 +28,31 @@ import { startNeonHttpEndpoint } from "./lib/neon-http-endpoint.ts";
 
 const port = Number(process.env.PORT ?? 8787);
 const log = (line: string) => console.log(`[dev] ${line}`);
-const stops: (() => Promise<void>)[] = [];
+
+/** The crons of wrangler.toml's [triggers], and which minutes (UTC) each fires on. */
+const CRONS = [
+  { cron: "* * * * *", fires: (_minute: number) => true },
+  { cron: "*/5 * * * *", fires: (minute: number) => minute % 5 === 0 },
+];
+/** A minute that starts sooner than this after wrangler was spawned is skipped (not ready yet). */
+const CRON_START_GRACE_MS = 20_000;
+
+/** Started in this order, stopped in the reverse one. */
+const stops: { name: string; stop: () => Promise<void> }[] = [];
+let shuttingDown = false;
+
+function numberSetting(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  valid: (n: number) => boolean,
+  expected: string,
+): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const parsed = Number(value);
+  if (!valid(parsed)) throw new Error(`${name}=${value} is not ${expected}`);
+  return parsed;
+}
 
 async function main() {
   if (ensureDevVars()) log("created .dev.vars from .dev.vars.example (dev credentials)");
@@ -20,6 +61,20 @@ async function main() {
     devVars.DATABASE_URL ?? "postgres://postgres:postgres@127.0.0.1:54329/driver_calls",
   );
   const databaseName = databaseUrl.pathname.slice(1) || "driver_calls";
+  const maxLiveCalls = numberSetting(
+    "MAX_LIVE_CALLS (.dev.vars)",
+    devVars.MAX_LIVE_CALLS,
+    10,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 1000,
+    "an integer from 1 to 1000",
+  );
+  const callSeconds = numberSetting(
+    "SIMULATOR_CALL_SECONDS",
+    process.env.SIMULATOR_CALL_SECONDS ?? devVars.SIMULATOR_CALL_SECONDS,
+    2,
+    (n) => Number.isFinite(n) && n > 0,
+    "a number of seconds above 0",
+  );
 
   const postgres = await startPostgres({
     dataDir: ".data/postgres",
@@ -27,15 +82,20 @@ async function main() {
     persistent: true,
     quiet: true,
   });
-  stops.push(() => postgres.stop());
+  stops.push({ name: "PostgreSQL", stop: () => postgres.stop() });
   await postgres.createDatabase(databaseName);
   const { applied } = await applyMigrations(postgres.urlFor(databaseName), { log });
   log(
     `PostgreSQL on port ${postgres.port} (data: ${postgres.dataDir}); ${applied.length} migration(s) applied`,
   );
 
-  const endpoint = await startNeonHttpEndpoint({ log });
-  stops.push(() => endpoint.stop());
+  const endpoint = await startNeonHttpEndpoint({
+    // Once stopping, Postgres going away under the pool is expected: not worth a line.
+    log: (line) => {
+      if (!shuttingDown) log(line);
+    },
+  });
+  stops.push({ name: "local Neon HTTP endpoint", stop: () => endpoint.stop() });
   log(`local Neon HTTP endpoint on ${endpoint.url}`);
 
   // Bindings that only `npm run dev` knows: passed with --var so that .dev.vars stays
@@ -52,17 +112,24 @@ async function main() {
       webhookBaseUrl: `http://127.0.0.1:${port}`,
       transcriptionToken: devVars.TRANSCRIPTION_WEBHOOK_TOKEN ?? "dev-webhook-token",
       webhookSecret: devVars.ELEVENLABS_WEBHOOK_SECRET ?? "dev-webhook-secret",
+      maxLiveCalls,
+      callSeconds,
       log,
     });
-    stops.push(() => simulator.stop());
+    stops.push({ name: "ElevenLabs simulator", stop: () => simulator.stop() });
     Object.assign(vars, {
       ELEVENLABS_API_BASE_URL: simulator.url,
       ELEVENLABS_API_KEY: "simulator-key",
       ELEVENLABS_AGENT_ID: devVars.ELEVENLABS_AGENT_ID ?? "agent_simulated",
       ELEVENLABS_AGENT_PHONE_NUMBER_ID:
         devVars.ELEVENLABS_AGENT_PHONE_NUMBER_ID ?? "phnum_simulated",
+      // The simulator's plan and the Worker's limit are the same number.
+      MAX_LIVE_CALLS: String(maxLiveCalls),
     });
-    log(`ElevenLabs simulator on ${simulator.url} (numbers ending 0500, 0422, 0408, 0486 fail)`);
+    log(
+      `ElevenLabs simulator on ${simulator.url}: ${maxLiveCalls} live calls at most (MAX_LIVE_CALLS), ` +
+        `${callSeconds} s per call (SIMULATOR_CALL_SECONDS); numbers ending 0500, 0422, 0408, 0486 fail`,
+    );
   }
 
   const wrangler = spawn(
@@ -74,6 +141,8 @@ async function main() {
       "--port",
       String(port),
       "--show-interactive-dev-session=false",
+      // Adds the /__scheduled route that fireCrons() uses.
+      "--test-scheduled",
       ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     ],
     {
@@ -81,25 +150,62 @@ async function main() {
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
     },
   );
-  stops.unshift(async () => {
-    if (wrangler.exitCode === null) {
-      wrangler.kill("SIGTERM");
-      await new Promise((resolve) => wrangler.once("exit", resolve));
-    }
+  const wranglerExit = new Promise<void>((resolve) => wrangler.once("exit", () => resolve()));
+  stops.push({
+    name: "wrangler dev",
+    stop: async () => {
+      if (wrangler.exitCode === null && wrangler.signalCode === null) wrangler.kill("SIGTERM");
+      await wranglerExit;
+    },
   });
   wrangler.once("exit", (code) => {
+    if (shuttingDown) return;
     log(`wrangler dev exited (${code ?? "signal"})`);
-    void shutdown(code ?? 0);
+    void shutdown(code ?? 1);
   });
-  log(`serving on http://127.0.0.1:${port} — Ctrl-C stops everything`);
+  scheduleCrons(Date.now() + CRON_START_GRACE_MS);
+  log(
+    `serving on http://127.0.0.1:${port}; crons ${CRONS.map(({ cron }) => `"${cron}"`).join(" and ")} ` +
+      "fire on schedule — Ctrl-C stops everything",
+  );
 }
 
-let shuttingDown = false;
+/** Fires each cron at the start of every UTC minute it matches, from `notBefore` on. */
+function scheduleCrons(notBefore: number) {
+  const tick = () => {
+    if (shuttingDown) return;
+    const now = new Date();
+    // setTimeout may wake a few ms early: the minute is that of the nearest boundary.
+    const minute = new Date(Math.round(now.getTime() / 60_000) * 60_000).getUTCMinutes();
+    if (now.getTime() >= notBefore) {
+      for (const { cron, fires } of CRONS) if (fires(minute)) void fireCron(cron);
+    }
+    timer = setTimeout(tick, 60_000 - (Date.now() % 60_000));
+  };
+  let timer = setTimeout(tick, 60_000 - (Date.now() % 60_000));
+  stops.push({ name: "cron timer", stop: async () => clearTimeout(timer) });
+}
+
+async function fireCron(cron: string) {
+  const url = `http://127.0.0.1:${port}/__scheduled?cron=${encodeURIComponent(cron)}`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+    await response.text();
+    if (!response.ok && !shuttingDown) log(`cron "${cron}" did not run: HTTP ${response.status}`);
+  } catch (error) {
+    if (!shuttingDown) {
+      log(`cron "${cron}" did not run: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
 async function shutdown(exitCode: number) {
   if (shuttingDown) return;
   shuttingDown = true;
-  for (const stop of stops) {
-    await stop().catch((error: unknown) => log(`while stopping: ${String(error)}`));
+  for (const { name, stop } of stops.reverse()) {
+    await stop().catch((error: unknown) =>
+      log(`while stopping ${name}: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
   process.exit(exitCode);
 }

@@ -99,6 +99,8 @@ export async function startNeonHttpEndpoint(options: {
   const delays = new Map<string, number>();
   const randomFailureRates = new Map<string, number>();
   const statementLog = new Map<string, StatementLogEntry[]>();
+  /** Set by stop(): from then on, connections ending under the pool are expected. */
+  let stopping = false;
 
   function poolFor(connectionString: string): pg.Pool {
     let pool = pools.get(connectionString);
@@ -110,8 +112,11 @@ export async function startNeonHttpEndpoint(options: {
         options: "-c TimeZone=UTC",
         types: rawTextTypes,
       });
-      // An idle client losing its connection (Postgres restarted) must not crash the server.
-      pool.on("error", (error) => options.log?.(`[neon-http] idle client error: ${error.message}`));
+      // An idle client losing its connection (Postgres restarted) must not crash the server;
+      // it is worth a line, unless the endpoint is stopping (Postgres may be going too).
+      pool.on("error", (error) => {
+        if (!stopping) options.log?.(`[neon-http] idle client error: ${error.message}`);
+      });
       pools.set(connectionString, pool);
     }
     return pool;
@@ -232,6 +237,7 @@ export async function startNeonHttpEndpoint(options: {
     control,
     statements: (scope) => statementLog.get(scope) ?? [],
     async stop() {
+      stopping = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pools.values()].map((pool) => pool.end()));
