@@ -9,6 +9,7 @@ import {
 } from "cloudflare:test";
 import type { OutgoingWebhook } from "../../scripts/lib/elevenlabs-simulator";
 import type { AppDeps } from "../../src/app-env";
+import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
 import type { DispatchMessage } from "../../src/env";
 import { createWorker, DISPATCH_CRON, RECONCILER_CRON } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
@@ -16,6 +17,8 @@ import { privateDatabase, privateSimulator } from "./lab";
 import { callWorker, jsonRequest, testEnv } from "./worker";
 
 export interface Lab {
+  /** The Worker's clock, when the test moves it. */
+  clock?: { now(): Date };
   databaseUrl: string;
   sql: Awaited<ReturnType<typeof privateDatabase>>["sql"];
   simulatorUrl: string;
@@ -41,6 +44,7 @@ export async function newLab(
     }),
   ]);
   return {
+    clock: options.deps?.clock,
     databaseUrl: database.url,
     sql: database.sql,
     simulatorUrl,
@@ -127,11 +131,20 @@ export async function setSimulatorPlan(lab: Lab, maxLiveCalls: number | null) {
 export async function deliverOutbox(lab: Lab): Promise<number> {
   const { webhooks } = await simulator<{ webhooks: OutgoingWebhook[] }>(lab, "/__sim/outbox");
   for (const webhook of webhooks) {
+    const headers = { ...webhook.headers };
+    if (lab.clock && webhook.kind === "post_call") {
+      // Signed again at the test's time, or the signature check would call it stale.
+      headers["ElevenLabs-Signature"] = await signElevenLabsPayload(
+        webhook.body,
+        TEST_SECRETS.ELEVENLABS_WEBHOOK_SECRET,
+        Math.floor(lab.clock.now().getTime() / 1000),
+      );
+    }
     const response = await labRequest(
       lab,
       new Request(`http://driver-calls.test${new URL(webhook.url, "http://x").pathname}`, {
         method: "POST",
-        headers: webhook.headers,
+        headers,
         body: webhook.body,
       }),
     );
