@@ -196,7 +196,7 @@ export async function claimCampaignTargets(
           UNION ALL
           SELECT call_id, call_sid, target_id FROM existing
         )
-        SELECT (SELECT count(*) FROM free_slots)::int - (SELECT count(*) FROM result)::int AS free_slots,
+        SELECT ${options.maxLiveCalls} - (SELECT n FROM live) - (SELECT count(*) FROM claimed)::int AS free_slots,
                (SELECT more FROM more_due) AS more_due,
                (SELECT array_agg(DISTINCT campaign_id) FROM skipped) AS skipped_campaigns,
                r.call_id, r.call_sid, r.target_id,
