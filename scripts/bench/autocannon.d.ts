@@ -21,6 +21,8 @@ declare module "autocannon" {
     connections?: number;
     /** Seconds. */
     duration?: number;
+    /** Total requests to send; when set, duration is ignored. */
+    amount?: number;
     pipelining?: number;
     /** Seconds. */
     timeout?: number;

@@ -14,6 +14,8 @@ export interface LoadOptions {
   url: string;
   connections: number;
   durationS: number;
+  /** A fixed number of requests instead of a duration (durationS is then ignored). */
+  amount?: number;
   /** The n-th request (from 0) of the given connection (from 0 to connections - 1). */
   request: (connection: number, n: number) => RequestParts;
 }
@@ -44,6 +46,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     url: options.url,
     connections: options.connections,
     duration: options.durationS,
+    ...(options.amount === undefined ? {} : { amount: options.amount }),
     pipelining: 1,
     timeout: 10,
     // A closure per connection (setupClient runs once for each, before its first request),

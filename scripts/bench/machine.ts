@@ -100,6 +100,59 @@ function descendantTicks(root: number): Record<CpuKind, number> {
   return sums;
 }
 
+/** CPU ms of wrangler dev's two workerd processes: its proxy and the Worker itself. */
+export interface WorkerdCpu {
+  /** The proxy workerd that listens on wrangler dev's port and forwards to the Worker. */
+  proxyMs: number;
+  /** The workerd that runs the Worker: what the service spends per request. */
+  workerMs: number;
+}
+
+/**
+ * Reads the CPU time (user + system, from /proc/<pid>/stat) of the workerd processes below
+ * this one. wrangler dev runs two: the proxy, started with `--socket-addr=entry=<ip>:<port>`
+ * for the port it serves on, and the Worker's own, on a port of its own. Linux only.
+ */
+export function workerdCpu(servedPort: number): WorkerdCpu {
+  const result = { proxyMs: 0, workerMs: 0 };
+  for (const pid of descendants(process.pid)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "workerd") continue;
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const proxy = cmdline.some((arg) => arg.endsWith(`entry=127.0.0.1:${servedPort}`));
+      result[proxy ? "proxyMs" : "workerMs"] += (ticks * 1000) / TICKS_PER_SECOND;
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  return result;
+}
+
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.pop() as number;
+    found.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
 /**
  * Waits (at most `maxWaitMs`) until other processes use less than `threshold` of the
  * machine over a `sampleMs` window. Returns how long it waited. Other people's test runs
