@@ -3,7 +3,7 @@
 // .squawk.toml sets PostgreSQL 17, says each file runs in a transaction (drizzle's
 // migrator and db:rollback do that), and exempts the history 0000-0006. From 0007 on,
 // every finding is fixed or carries `-- squawk-ignore <rule> -- <reason>`; this script
-// also refuses an ignore without its reason. The rule: docs/DEPLOYMENT.md.
+// also refuses an ignore without a reason beside it. The rule: docs/DEPLOYMENT.md.
 //
 // squawk: $SQUAWK_PATH if set, else the binary of the optional dependency
 // @squawk-cli/linux-x64 (the only platform package the registry has). Extra arguments
@@ -65,17 +65,23 @@ const migrations = readdirSync(join(ROOT, "drizzle"))
   .sort()
   .map((name) => `drizzle/${name}`);
 
-// `-- squawk-ignore rule` without `-- reason` after it: squawk accepts it, our rule does not.
+// An ignore needs its reason right beside it: after `--` on the same line (the preferred
+// form: `-- squawk-ignore <rule> -- <reason>`), or as the comment that follows it (the next
+// line that is not another ignore: a comment line, or the statement's trailing comment).
+// squawk accepts an ignore without a reason; this project does not.
+const IGNORE = /^\s*--\s*squawk-ignore(?:-file)?\b(.*)$/;
 const withoutReason: string[] = [];
 for (const file of migrations) {
-  readFileSync(join(ROOT, file), "utf8")
-    .split("\n")
-    .forEach((line, index) => {
-      const ignore = /--\s*squawk-ignore(?:-file)?\b(.*)$/.exec(line);
-      if (ignore && !/--\s*\S/.test(ignore[1] ?? "")) {
-        withoutReason.push(`${file}:${index + 1}: ${line.trim()}`);
-      }
-    });
+  const lines = readFileSync(join(ROOT, file), "utf8").split("\n");
+  lines.forEach((line, index) => {
+    const ignore = IGNORE.exec(line);
+    if (!ignore || /--\s*\S/.test(ignore[1] ?? "")) return;
+    let next = index + 1;
+    while (next < lines.length && IGNORE.test(lines[next] ?? "")) next++;
+    const following = lines[next] ?? "";
+    if (/^\s*--\s*\S/.test(following) || /\S.*--\s*\S/.test(following)) return;
+    withoutReason.push(`${file}:${index + 1}: ${line.trim()}`);
+  });
 }
 
 const result = spawnSync(
@@ -101,7 +107,7 @@ if (result.error) {
 
 if (withoutReason.length > 0) {
   console.error(
-    "[db:lint] every squawk-ignore needs its reason on the same line, after `--`:\n" +
+    "[db:lint] every squawk-ignore needs its reason beside it, best on the same line:\n" +
       "  -- squawk-ignore <rule> -- <why this is safe here>\n" +
       withoutReason.map((line) => `  ${line}`).join("\n"),
   );
