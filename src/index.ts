@@ -4,6 +4,7 @@
 //   */5 * * * *  the reconciler (calls whose post-call webhook never came)
 import { createApp, withDefaultDeps } from "./app";
 import type { AppDeps } from "./app-env";
+import { RECONCILER_CRON } from "./crons";
 import { createDatabase, type Database } from "./db/client";
 import { wakeDispatcher } from "./dispatch/queue";
 import { runDispatch } from "./dispatch/run";
@@ -12,9 +13,6 @@ import { type Bindings, type Config, type DispatchMessage, readConfig } from "./
 import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
 import { createLogger, describeError, type Logger } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
-
-export const DISPATCH_CRON = "* * * * *";
-export const RECONCILER_CRON = "*/5 * * * *";
 
 export function createWorker(overrides: Partial<AppDeps> = {}) {
   const deps = withDefaultDeps(overrides);

@@ -9,9 +9,10 @@ import {
 } from "cloudflare:test";
 import type { OutgoingWebhook } from "../../scripts/lib/elevenlabs-simulator";
 import type { AppDeps } from "../../src/app-env";
+import { DISPATCH_CRON, RECONCILER_CRON } from "../../src/crons";
 import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
 import type { DispatchMessage } from "../../src/env";
-import { createWorker, DISPATCH_CRON, RECONCILER_CRON } from "../../src/index";
+import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { privateDatabase, privateSimulator } from "./lab";
 import { callWorker, jsonRequest, testEnv } from "./worker";
@@ -86,7 +87,7 @@ export async function consumeDispatch(lab: Lab, messages = 1) {
     })),
   );
   const ctx = createExecutionContext();
-  await lab.worker.queue(batch, labBindings(lab) as never, ctx);
+  await lab.worker.queue(batch, labBindings(lab) as never);
   return getQueueResult(batch, ctx);
 }
 

@@ -7,13 +7,14 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { RECONCILER_CRON } from "../../src/crons";
 import {
   createElevenLabsClient,
   type ElevenLabsClient,
   ElevenLabsUnavailableError,
 } from "../../src/elevenlabs/client";
 import { AppError } from "../../src/http/errors";
-import { createWorker, RECONCILER_CRON } from "../../src/index";
+import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { freshDriverId, insertTestCall } from "../support/calls";
 import { privateDatabase } from "../support/lab";

@@ -1,7 +1,7 @@
 // Campaigns dispatched under the live-call cap, end to end: the Worker's queue consumer,
 // a private database and a private ElevenLabs simulator (with a plan concurrency) each.
 import { describe, expect, it } from "vitest";
-import { DISPATCH_CRON } from "../../src/index";
+import { DISPATCH_CRON } from "../../src/crons";
 import {
   allTargets,
   consumeDispatch,
@@ -53,9 +53,9 @@ describe("a campaign under the live-call cap", () => {
     expect(targets.every((target) => target.attempts === 1 && target.call_sids.length === 1)).toBe(
       true,
     );
-    const [{ n }] = (await lab.sql`SELECT count(*)::int AS n FROM live_call_slots`) as {
-      n: number;
-    }[];
+    const n = (
+      (await lab.sql`SELECT count(*)::int AS n FROM live_call_slots`) as { n: number }[]
+    )[0]?.n;
     expect(n).toBe(0);
   });
 

@@ -3,8 +3,8 @@
 // after a cancel. Private database and simulator per test (tests/support/lab.ts); the
 // simulator's plan equals the cap, so it would refuse (and count) any call over it.
 import { describe, expect, it } from "vitest";
+import { RECONCILER_CRON } from "../../src/crons";
 import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
-import { RECONCILER_CRON } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import {
   allTargets,
@@ -76,7 +76,7 @@ describe("the live-call cap under races", () => {
     const body = (await response.json()) as { error: { code: string; details: unknown } };
     expect(body.error.code).toBe("at_capacity");
     expect(body.error.details).toEqual({ live: 0, max_live_calls: 2, requested: 3 });
-    const [{ n }] = (await lab.sql`SELECT count(*)::int AS n FROM calls`) as { n: number }[];
+    const n = ((await lab.sql`SELECT count(*)::int AS n FROM calls`) as { n: number }[])[0]?.n;
     expect(n).toBe(0);
     expect(Object.keys((await simulatorStats(lab)).dials)).toHaveLength(0);
   });
@@ -215,25 +215,24 @@ describe("cancel", () => {
     expect(cancel.status).toBe(200);
     const cancelled = ((await cancel.json()) as { campaign: { status: string } }).campaign;
     expect(cancelled.status).toBe("CANCELLED");
-    const [{ n: callsAtCancel }] = (await lab.sql`SELECT count(*)::int AS n FROM calls`) as {
-      n: number;
-    }[];
+    const callsAtCancel = (
+      (await lab.sql`SELECT count(*)::int AS n FROM calls`) as { n: number }[]
+    )[0]?.n;
     await Promise.all(racing);
     for (let round = 0; round < 3; round++) {
       await consumeDispatch(lab);
       await new Promise((resolve) => setTimeout(resolve, 150));
       await deliverOutbox(lab);
     }
-    const [{ n: callsAfter }] = (await lab.sql`SELECT count(*)::int AS n FROM calls`) as {
-      n: number;
-    }[];
+    const callsAfter = ((await lab.sql`SELECT count(*)::int AS n FROM calls`) as { n: number }[])[0]
+      ?.n;
     expect(callsAfter).toBe(callsAtCancel);
     const dialed = Object.values((await simulatorStats(lab)).dials).reduce((a, b) => a + b, 0);
     expect(dialed).toBe(callsAtCancel);
     const campaign = await getCampaign(lab, id);
     expect(campaign.status).toBe("CANCELLED");
     expect(campaign.counts.completed).toBe(callsAtCancel);
-    expect(campaign.counts.cancelled).toBe(20 - callsAtCancel);
+    expect(campaign.counts.cancelled).toBe(20 - (callsAtCancel ?? 0));
     expect(campaign.counts.calling).toBe(0);
 
     const again = await labRequest(lab, operatorRequest("POST", `/campaigns/${id}/cancel`));
