@@ -33,7 +33,8 @@ const stops: (() => Promise<void>)[] = [];
 function driver(id: number) {
   return {
     driver_id: id,
-    phone_number: `+1555${String(id).padStart(7, "0")}`,
+    // Ends in 1: never one of the simulator's failure endings (0500, 0408, 0486, ...).
+    phone_number: `+1555${String(id).padStart(6, "0")}1`,
     driver_name: `Driver ${id}`,
     violations: [
       {

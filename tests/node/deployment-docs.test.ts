@@ -277,3 +277,35 @@ function runWrangler(args: string[]): Promise<{ code: number | null; output: str
     });
   });
 }
+
+describe("the ElevenLabs analysis settings the service expects", () => {
+  it("DEPLOYMENT.md gives the agent's data collection and evaluation as JSON with the ids the service reads", () => {
+    const blocks = jsonBlocks(read("docs/DEPLOYMENT.md")).map(
+      (block) => JSON.parse(block.text) as Json,
+    );
+    const settings = blocks.find(
+      (block) =>
+        isObject(block) &&
+        isObject(block.platform_settings) &&
+        "data_collection" in block.platform_settings,
+    ) as
+      | {
+          platform_settings: {
+            data_collection: Record<string, { type: string }>;
+            evaluation: { criteria: { id: string }[] };
+          };
+        }
+      | undefined;
+    expect(settings).toBeDefined();
+    const collected = settings?.platform_settings.data_collection ?? {};
+    expect(Object.keys(collected).sort()).toEqual([
+      "acknowledged_violation",
+      "disputes_violation",
+      "opt_out",
+    ]);
+    for (const item of Object.values(collected)) expect(item.type).toBe("boolean");
+    expect(
+      settings?.platform_settings.evaluation.criteria.map((criterion) => criterion.id),
+    ).toContain("violations_reviewed");
+  });
+});
