@@ -81,6 +81,11 @@ export interface SimulatorOptions {
   maxLiveCalls?: number;
   /** When true, live transcription messages match the final transcript word for word. */
   verbatimLiveMessages?: boolean;
+  /**
+   * When false, no live utterance is posted, only the post-call webhooks: for a benchmark of
+   * dispatch alone on a small machine, where 3 webhooks per call would measure the CPU.
+   */
+  liveUtterances?: boolean;
   /** Asked when an outbound-call request arrives, to record whether the Call row existed. */
   callRowProbe?: (
     callSid: string,
@@ -493,7 +498,7 @@ export async function startElevenLabsSimulator(
       };
       conversation.transcript.push(turn);
       // Tool calls and results are not utterances: the agent does not post them live.
-      if (line.message === null) continue;
+      if (line.message === null || options.liveUtterances === false) continue;
       if (conversation.callSid === null) {
         log(
           `${conversation.conversationId}: no call_sid dynamic variable, transcription webhook skipped`,

@@ -2,17 +2,18 @@
 // triggers. It re-reads the database and never trusts the message: a message says only
 // "there may be work", so a repeated, late or lost message can do no harm.
 //
-// A run starts up to `lanes` lanes. Each lane claims one due target (one statement that
-// takes a slot and writes the Call row), dials it and records the answer, and goes on while
-// its claim saw more due targets and free slots. Each lane holds at most one connection
+// A run starts up to `lanes` lanes. A lane takes a claimed call, dials it and records the
+// answer, and takes the next. When lanes run out of claimed calls, one claim statement
+// claims for all of them (it takes their slots and writes their Call rows), as long as the
+// last claim saw more due targets and free slots. Each lane holds at most one connection
 // at a time, so lanes <= 6 keeps a run within a Worker's 6 simultaneous connections. A run
-// stops starting claims after `maxRunMs`; work left then is picked up by the next message
-// (one is sent) or the cron.
+// stops claiming after `maxRunMs`; work left then is picked up by the next message (one is
+// sent) or the cron.
 import type { Clock } from "../app-env";
 import type { Database } from "../db/client";
 import type { ElevenLabsClient } from "../elevenlabs/client";
 import type { Logger } from "../http/log";
-import { claimCampaignTargets } from "./claim";
+import { type ClaimedCall, claimCampaignTargets } from "./claim";
 import { placeClaimedCall } from "./place-call";
 import { completeFinishedCampaigns, placeWaitingTargets } from "./targets";
 
@@ -61,42 +62,73 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
   const maxRunMs = options.maxRunMs ?? DEFAULT_MAX_RUN_MS;
   const campaignsWithSkips = new Set<string>();
 
-  const lane = async () => {
-    let emptyClaimsInARow = 0;
-    while (true) {
-      if (Date.now() - startedAt > maxRunMs) {
-        report.unfinished = true;
-        return;
-      }
-      const claim = await claimCampaignTargets(db, {
-        want: 1,
-        maxLiveCalls: options.maxLiveCalls,
-        now: clock.now(),
-      });
-      for (const campaignId of claim.skippedInCampaigns) campaignsWithSkips.add(campaignId);
-      for (const call of claim.calls) {
-        const placed = await placeClaimedCall({
-          db,
-          elevenLabs: options.elevenLabs,
-          call: { ...call, violations: Array.isArray(call.violations) ? call.violations : [] },
-          transcriptionWebhookToken: options.transcriptionWebhookToken,
-          log,
-          now: () => clock.now(),
-        });
-        if (placed.ok) report.dialed += 1;
-        else if (placed.code === "elevenlabs_at_capacity") report.refusedForConcurrency += 1;
-        else report.failedToDial += 1;
-      }
-      const progressed = claim.calls.length > 0 || claim.skippedInCampaigns.length > 0;
-      emptyClaimsInARow = progressed ? 0 : emptyClaimsInARow + 1;
-      if (!claim.moreDue || claim.freeSlotsLeft === 0) return;
-      // Work and slots were there, yet nothing was claimed: another lane or consumer took
-      // the slot or the target first. Try again a few times, then leave it to them.
-      if (emptyClaimsInARow >= MAX_EMPTY_CLAIMS) return;
-      if (!progressed) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
+  const lanes = Math.max(1, Math.min(options.lanes, 6));
+  // Claimed calls not yet taken by a lane, and the one claim in flight (if any). A lane
+  // that needs work joins the claim in flight rather than starting its own: one statement
+  // claims for every idle lane at once, and the lane making it holds the only connection
+  // (the lanes waiting for it hold none).
+  const claimed: ClaimedCall[] = [];
+  let claiming: Promise<void> | null = null;
+  let idleLanes = 0;
+  let exhausted = false;
+  let emptyClaimsInARow = 0;
+
+  const claimForIdleLanes = async () => {
+    if (Date.now() - startedAt > maxRunMs) {
+      report.unfinished = true;
+      exhausted = true;
+      return;
+    }
+    const claim = await claimCampaignTargets(db, {
+      want: Math.max(1, idleLanes),
+      maxLiveCalls: options.maxLiveCalls,
+      now: clock.now(),
+    });
+    for (const campaignId of claim.skippedInCampaigns) campaignsWithSkips.add(campaignId);
+    claimed.push(...claim.calls);
+    const progressed = claim.calls.length > 0 || claim.skippedInCampaigns.length > 0;
+    emptyClaimsInARow = progressed ? 0 : emptyClaimsInARow + 1;
+    // No more due targets, or no free slot: the next message (a finished call) or the cron
+    // starts the next run. Work and slots were there, yet nothing was claimed a few times:
+    // another consumer took them first; leave it to it.
+    if (!claim.moreDue || claim.freeSlotsLeft === 0 || emptyClaimsInARow >= MAX_EMPTY_CLAIMS) {
+      exhausted = true;
+    } else if (!progressed) {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.lanes, 6)) }, lane));
+
+  const nextCall = async (): Promise<ClaimedCall | undefined> => {
+    idleLanes += 1;
+    try {
+      while (claimed.length === 0 && !exhausted) {
+        claiming ??= claimForIdleLanes().finally(() => {
+          claiming = null;
+        });
+        await claiming;
+      }
+      return claimed.shift();
+    } finally {
+      idleLanes -= 1;
+    }
+  };
+
+  const lane = async () => {
+    for (let call = await nextCall(); call; call = await nextCall()) {
+      const placed = await placeClaimedCall({
+        db,
+        elevenLabs: options.elevenLabs,
+        call: { ...call, violations: Array.isArray(call.violations) ? call.violations : [] },
+        transcriptionWebhookToken: options.transcriptionWebhookToken,
+        log,
+        now: () => clock.now(),
+      });
+      if (placed.ok) report.dialed += 1;
+      else if (placed.code === "elevenlabs_at_capacity") report.refusedForConcurrency += 1;
+      else report.failedToDial += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
 
   report.skipped = campaignsWithSkips.size;
   // A do-not-call skip may have finished a campaign's last target; no call status changed,
