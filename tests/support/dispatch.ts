@@ -10,8 +10,9 @@ import {
 import type { OutgoingWebhook } from "../../scripts/lib/elevenlabs-simulator";
 import type { AppDeps } from "../../src/app-env";
 import { DISPATCH_CRON, RECONCILER_CRON } from "../../src/crons";
+import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
 import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
-import type { DispatchMessage } from "../../src/env";
+import type { Config, DispatchMessage } from "../../src/env";
 import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { privateDatabase, privateSimulator } from "./lab";
@@ -264,4 +265,31 @@ export async function liveCalls(lab: Lab): Promise<{ inProgress: number; slots: 
     slots: number;
   }[];
   return { inProgress: row?.in_progress ?? -1, slots: row?.slots ?? -1 };
+}
+
+/**
+ * The real ElevenLabs client pointed at the Worker's configured base URL (the simulator),
+ * with a short timeout (a 0408 number then fails in milliseconds, not 10 s) and, if given,
+ * a wrapper around placeOutboundCall (to make the Worker "die" before or after dialing).
+ */
+export function simulatorClient(
+  options: {
+    timeoutMs?: number;
+    around?: (
+      place: ElevenLabsClient["placeOutboundCall"],
+    ) => ElevenLabsClient["placeOutboundCall"];
+  } = {},
+) {
+  return (config: Config): ElevenLabsClient => {
+    const real = createElevenLabsClient({
+      apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
+      baseUrl: config.ELEVENLABS_API_BASE_URL,
+      agentId: "agent_test",
+      agentPhoneNumberId: "phnum_test",
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
+    return options.around
+      ? { ...real, placeOutboundCall: options.around(real.placeOutboundCall) }
+      : real;
+  };
 }

@@ -17,6 +17,7 @@ import {
   newLab,
   operatorRequest,
 } from "../support/dispatch";
+import { captureLogs } from "../support/logs";
 import { signedPostCall, transcriptionEvent } from "../support/post-call";
 import { callWorker } from "../support/worker";
 
@@ -207,10 +208,7 @@ describe("the post-call analysis, stored and served", () => {
 
   it("cuts an oversized summary (with a log line) instead of refusing the event", async () => {
     const call = await insertTestCall();
-    const lines: Record<string, unknown>[] = [];
-    vi.spyOn(console, "log").mockImplementation((line: unknown) => {
-      lines.push(JSON.parse(String(line)) as Record<string, unknown>);
-    });
+    const logs = captureLogs();
     const result = await deliver(
       eventWith(call, {
         analysis: { call_successful: "success", transcript_summary: "word ".repeat(5_000) },
@@ -220,7 +218,7 @@ describe("the post-call analysis, stored and served", () => {
     expect(result.status).toBe(200);
     const summary = (await analysisOf(call.callSid)).summary as string;
     expect(summary.length).toBe(ANALYSIS_LIMITS.summaryChars - 1);
-    expect(lines.filter((line) => line.event === "analysis_cut")).toEqual([
+    expect(logs.events("analysis_cut")).toEqual([
       expect.objectContaining({ fields: ["transcript_summary"] }),
     ]);
   });

@@ -8,16 +8,14 @@ import {
 } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RECONCILER_CRON } from "../../src/crons";
-import {
-  createElevenLabsClient,
-  type ElevenLabsClient,
-  ElevenLabsUnavailableError,
-} from "../../src/elevenlabs/client";
+import { type ElevenLabsClient, ElevenLabsUnavailableError } from "../../src/elevenlabs/client";
 import { AppError } from "../../src/http/errors";
 import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { freshDriverId, insertTestCall } from "../support/calls";
+import { simulatorClient } from "../support/dispatch";
 import { privateDatabase } from "../support/lab";
+import { captureLogs } from "../support/logs";
 import { signedPostCall, type Turn, transcriptionEvent } from "../support/post-call";
 import { testSql } from "../support/sql";
 import { callWorker, jsonRequest, testEnv } from "../support/worker";
@@ -25,14 +23,6 @@ import { callWorker, jsonRequest, testEnv } from "../support/worker";
 const START = 1_795_500_000;
 
 afterEach(() => vi.restoreAllMocks());
-
-function captureLogs() {
-  const lines: Record<string, unknown>[] = [];
-  vi.spyOn(console, "log").mockImplementation((line: unknown) => {
-    lines.push(JSON.parse(String(line)) as Record<string, unknown>);
-  });
-  return { events: (name: string) => lines.filter((line) => line.event === name) };
-}
 
 interface CallJson {
   call: {
@@ -138,16 +128,7 @@ describe("transcripts in the order spoken, each turn once", () => {
 describe("a call that may have rung is not final", () => {
   it("timeout -> FAILED -> post-call report with its call_sid -> COMPLETED with conversation_id, end time, transcript", async () => {
     // A real dial to the simulator's 0408 number, with a client that gives up after 100 ms.
-    const worker = createWorker({
-      elevenLabs: (config) =>
-        createElevenLabsClient({
-          apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
-          baseUrl: config.ELEVENLABS_API_BASE_URL,
-          agentId: "agent_test",
-          agentPhoneNumberId: "phnum_test",
-          timeoutMs: 100,
-        }),
-    });
+    const worker = createWorker({ elevenLabs: simulatorClient({ timeoutMs: 100 }) });
     const driverId = freshDriverId();
     const response = await callWorker(
       jsonRequest(

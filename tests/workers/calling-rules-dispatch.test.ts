@@ -2,8 +2,6 @@
 // driver's window in its own zone (daylight-saving days included), days of the week,
 // start_at, and retries of busy / no-answer / voicemail (never of a call that may have rung).
 import { describe, expect, it } from "vitest";
-import { createElevenLabsClient } from "../../src/elevenlabs/client";
-import { TEST_SECRETS } from "../setup/test-secrets";
 import {
   allTargets,
   consumeDispatch,
@@ -15,6 +13,7 @@ import {
   type Lab,
   movableClock,
   newLab,
+  simulatorClient,
 } from "../support/dispatch";
 
 async function settle(lab: Lab, ms = 200) {
@@ -208,14 +207,7 @@ describe("retries", () => {
       callSeconds: 0.05,
       deps: {
         clock,
-        elevenLabs: (config) =>
-          createElevenLabsClient({
-            apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
-            baseUrl: config.ELEVENLABS_API_BASE_URL,
-            agentId: "agent_test",
-            agentPhoneNumberId: "phnum_test",
-            timeoutMs: 100,
-          }),
+        elevenLabs: simulatorClient({ timeoutMs: 100 }),
       },
     });
     const silent = driver(1, "0408");

@@ -4,8 +4,6 @@
 // simulator's plan equals the cap, so it would refuse (and count) any call over it.
 import { describe, expect, it } from "vitest";
 import { RECONCILER_CRON } from "../../src/crons";
-import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
-import { TEST_SECRETS } from "../setup/test-secrets";
 import {
   allTargets,
   consumeDispatch,
@@ -20,6 +18,7 @@ import {
   movableClock,
   newLab,
   operatorRequest,
+  simulatorClient,
   simulatorStats,
 } from "../support/dispatch";
 
@@ -111,23 +110,14 @@ describe("redelivered messages and crashed consumers", () => {
       maxLiveCalls: 5,
       callSeconds: 0.05,
       deps: {
-        elevenLabs: (config) => {
-          const real = createElevenLabsClient({
-            apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
-            baseUrl: config.ELEVENLABS_API_BASE_URL,
-            agentId: "agent_test",
-            agentPhoneNumberId: "phnum_test",
-          });
-          return {
-            ...real,
-            async placeOutboundCall(request) {
-              const result = await real.placeOutboundCall(request);
-              // The Worker is evicted right after ElevenLabs accepted the call.
-              if (crash) throw new Error("isolate evicted");
-              return result;
-            },
-          } satisfies ElevenLabsClient;
-        },
+        elevenLabs: simulatorClient({
+          around: (place) => async (request) => {
+            const result = await place(request);
+            // The Worker is evicted right after ElevenLabs accepted the call.
+            if (crash) throw new Error("isolate evicted");
+            return result;
+          },
+        }),
       },
     });
     const { json } = await createCampaign(lab, {
@@ -155,21 +145,12 @@ describe("redelivered messages and crashed consumers", () => {
       maxLiveCalls: 5,
       deps: {
         clock,
-        elevenLabs: (config) => {
-          const real = createElevenLabsClient({
-            apiKey: TEST_SECRETS.ELEVENLABS_API_KEY,
-            baseUrl: config.ELEVENLABS_API_BASE_URL,
-            agentId: "agent_test",
-            agentPhoneNumberId: "phnum_test",
-          });
-          return {
-            ...real,
-            async placeOutboundCall(request) {
-              if (crash) throw new Error("isolate evicted");
-              return real.placeOutboundCall(request);
-            },
-          } satisfies ElevenLabsClient;
-        },
+        elevenLabs: simulatorClient({
+          around: (place) => async (request) => {
+            if (crash) throw new Error("isolate evicted");
+            return place(request);
+          },
+        }),
       },
     });
     const { json } = await createCampaign(lab, {
