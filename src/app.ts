@@ -8,6 +8,7 @@ import { type AppDeps, type AppEnv, systemClock } from "./app-env";
 import { callReadRoutes } from "./calls/read-routes";
 import { callRoutes } from "./calls/routes";
 import { campaignRoutes } from "./campaigns/routes";
+import { consoleRoutes } from "./console/routes";
 import { doNotCallRoutes } from "./do-not-call/routes";
 import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
 import { postCallRoutes } from "./elevenlabs/post-call-routes";
@@ -56,6 +57,9 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", postCallRoutes);
   app.route("/", campaignRoutes);
   app.route("/", doNotCallRoutes);
+  // The operator console: HTML pages for people, plain Hono routes, so not in the OpenAPI
+  // document below.
+  app.route("/console", consoleRoutes);
 
   // Every route says which of these it needs (`security`), or `security: []` for none:
   // `npm run lint:api` (redocly's security-defined) fails on a route that says nothing.

@@ -1,8 +1,10 @@
 // The operator API of campaigns: create (202, every driver stored, nobody dialed in this
 // request), read, list, list targets, cancel. All need the operator's Bearer API_TOKEN.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { idempotencyKeyHeader } from "../calls/routes";
+import type { Database } from "../db/client";
 import { databaseOf } from "../db/context";
 import { TARGET_STATUSES } from "../db/schema";
 import { wakeDispatcher } from "../dispatch/queue";
@@ -19,6 +21,8 @@ import {
 } from "./repository";
 import { campaignResultsCsv, resultsFileName } from "./results-csv";
 import {
+  type CampaignView,
+  type CreateCampaignRequest,
   campaignIdParam,
   campaignSchema,
   campaignTargetSchema,
@@ -194,29 +198,41 @@ export function resultsCsvResponse(
   });
 }
 
+/**
+ * Stores a validated campaign and wakes the dispatcher: the one way a campaign starts,
+ * for POST /campaigns and the console's form alike.
+ */
+export async function startCampaign(
+  c: Context<AppEnv>,
+  db: Database,
+  request: CreateCampaignRequest,
+): Promise<CampaignView> {
+  const log = c.get("log");
+  const now = c.get("deps").clock.now();
+  const { campaign, firstAttemptAt } = await createCampaign(db, request, now);
+  log.info("campaign_created", {
+    campaign_id: campaign.id,
+    drivers: campaign.counts.total,
+    skipped: campaign.counts.skipped,
+  });
+  if (firstAttemptAt) {
+    // Now for whoever is due at once; delayed for a campaign that starts later (the
+    // cron covers it too).
+    await wakeDispatcher(c.env?.DISPATCH_QUEUE, log, {
+      reason: "campaign_created",
+      at: firstAttemptAt,
+      now,
+    });
+  }
+  return campaign;
+}
+
 export const campaignRoutes = new OpenAPIHono<AppEnv>()
   .openapi(createCampaignRoute, async (c) => {
     const request = c.req.valid("json");
     const db = databaseOf(c);
-    const deps = c.get("deps");
-    const log = c.get("log");
     const response = await answerIdempotently(c, db, "POST /campaigns", async () => {
-      const now = deps.clock.now();
-      const { campaign, firstAttemptAt } = await createCampaign(db, request, now);
-      log.info("campaign_created", {
-        campaign_id: campaign.id,
-        drivers: campaign.counts.total,
-        skipped: campaign.counts.skipped,
-      });
-      if (firstAttemptAt) {
-        // Now for whoever is due at once; delayed for a campaign that starts later (the
-        // cron covers it too).
-        await wakeDispatcher(c.env?.DISPATCH_QUEUE, log, {
-          reason: "campaign_created",
-          at: firstAttemptAt,
-          now,
-        });
-      }
+      const campaign = await startCampaign(c, db, request);
       return {
         status: 202,
         body: JSON.stringify({ campaign }),

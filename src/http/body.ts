@@ -85,7 +85,16 @@ function hasNoBody(c: Parameters<MiddlewareHandler<AppEnv>>[0]): boolean {
   );
 }
 
+/**
+ * The operator console (src/console/) takes HTML forms, not JSON: urlencoded fields and a
+ * multipart CSV upload of up to 5 MiB. Its routes set their own body limits.
+ */
+export function isConsolePath(path: string): boolean {
+  return path === "/console" || path.startsWith("/console/");
+}
+
 export const jsonBodyOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (isConsolePath(c.req.path)) return next();
   if (BODY_OPTIONAL.some((pattern) => pattern.test(c.req.path)) && hasNoBody(c)) return next();
   if (!isJsonContentType(c.req.header("content-type"))) {
     throw new AppError(

@@ -1,0 +1,150 @@
+// Small pieces shared by the pages: times, status badges, the bars (SVG, so their widths
+// are attributes and need no inline style under the CSP; each has a text equivalent),
+// a table box that scrolls on its own on a phone.
+import type { Child } from "hono/jsx";
+import { formatLocal } from "../../calling-rules/time-zone";
+import type { CampaignView } from "../../campaigns/schemas";
+
+/** "2026-11-23 22:13 UTC" (or with seconds) from an ISO instant; "—" for none. */
+export function formatUtc(iso: string | null | undefined, withSeconds = false): string {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const text = date.toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, withSeconds ? 19 : 16)} UTC`;
+}
+
+/** "08:00 Tue, America/Denver": a driver's next attempt in its own local time. */
+export function formatDriverLocal(iso: string | null, timeZone: string): string {
+  if (!iso) return "—";
+  try {
+    return formatLocal(new Date(iso), timeZone);
+  } catch {
+    return formatUtc(iso);
+  }
+}
+
+export function StatusBadge(props: { status: string }) {
+  return <span class={`status status-${props.status}`}>{props.status}</span>;
+}
+
+/** What a QUEUED target waits for, in words. */
+export const WAITING_FOR_TEXT: Readonly<Record<string, string>> = {
+  start_at: "the campaign's start",
+  calling_window: "its calling window",
+  retry: "its next retry",
+  slot: "a free line",
+};
+
+export const SEGMENTS = [
+  ["completed", "Completed"],
+  ["calling", "Calling"],
+  ["queued", "Queued"],
+  ["failed", "Failed"],
+  ["skipped", "Skipped"],
+  ["cancelled", "Cancelled"],
+] as const;
+
+const BAR_UNITS = 1000;
+
+/** Widths in bar units that add up to the whole bar (largest remainders, so no gap). */
+function widths(values: readonly number[], total: number): number[] {
+  if (total <= 0) return values.map(() => 0);
+  const exact = values.map((value) => (value / total) * BAR_UNITS);
+  const floors = exact.map(Math.floor);
+  let left = BAR_UNITS - floors.reduce((sum, value) => sum + value, 0);
+  const order = exact
+    .map((value, index) => ({ index, remainder: value - Math.floor(value) }))
+    .sort((a, b) => b.remainder - a.remainder);
+  for (const { index } of order) {
+    if (left <= 0) break;
+    floors[index] = (floors[index] ?? 0) + 1;
+    left--;
+  }
+  return floors;
+}
+
+export function countsText(counts: CampaignView["counts"]): string {
+  const parts = SEGMENTS.map(([key, label]) => `${label} ${counts[key]}`);
+  return `${parts.join(", ")}, of ${counts.total} drivers`;
+}
+
+/** One stacked bar of a campaign's targets by status; its label reads the numbers out. */
+export function StackedBar(props: { counts: CampaignView["counts"] }) {
+  const values = SEGMENTS.map(([key]) => props.counts[key]);
+  const sizes = widths(values, props.counts.total);
+  let x = 0;
+  return (
+    <svg
+      class="bar"
+      viewBox={`0 0 ${BAR_UNITS} 10`}
+      preserveAspectRatio="none"
+      width="100%"
+      height="16"
+      role="img"
+      aria-label={countsText(props.counts)}
+    >
+      {SEGMENTS.map(([key], index) => {
+        const width = sizes[index] ?? 0;
+        const rect =
+          width > 0 ? <rect class={`seg-${key}`} x={x} y={0} width={width} height={10} /> : null;
+        x += width;
+        return rect;
+      })}
+    </svg>
+  );
+}
+
+/** The bar's legend: every status with its number, as text. */
+export function BarLegend(props: { counts: CampaignView["counts"] }) {
+  return (
+    <ul class="legend">
+      {SEGMENTS.map(([key, label]) => (
+        <li>
+          <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true" focusable="false">
+            <rect class={`seg-${key}`} width={10} height={10} />
+          </svg>
+          <span>
+            {label}: <strong>{props.counts[key]}</strong>
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function finishedOf(counts: CampaignView["counts"]): number {
+  return counts.completed + counts.failed + counts.skipped + counts.cancelled;
+}
+
+/** A small progress bar: finished targets of total, with the numbers beside it. */
+export function ProgressBar(props: { counts: CampaignView["counts"] }) {
+  const finished = finishedOf(props.counts);
+  const [done = 0] = widths([finished, props.counts.total - finished], props.counts.total);
+  const label = `${finished} of ${props.counts.total} finished`;
+  return (
+    <span class="progress-cell">
+      <svg
+        class="bar bar-small"
+        viewBox={`0 0 ${BAR_UNITS} 10`}
+        preserveAspectRatio="none"
+        width="100%"
+        height="12"
+        role="img"
+        aria-label={label}
+      >
+        {done > 0 ? <rect class="seg-finished" x={0} y={0} width={done} height={10} /> : null}
+      </svg>
+      <span aria-hidden="true">{label}</span>
+    </span>
+  );
+}
+
+/** A table that scrolls inside its own box on a narrow screen (keyboard-reachable). */
+export function TableBox(props: { labelledBy: string; children?: Child }) {
+  return (
+    <div class="table-box" role="region" aria-labelledby={props.labelledBy} tabindex={0}>
+      {props.children}
+    </div>
+  );
+}
