@@ -49,6 +49,18 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // The operator console in a real browser (headless Chromium driven by puppeteer-core)
+        // against the Worker under `wrangler dev`, Postgres and the ElevenLabs simulator.
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["tests/browser/**/*.test.ts"],
+          globalSetup: ["./tests/setup/browser-global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

@@ -181,7 +181,12 @@ describe("drivers CSV: problems, each with its line and column", () => {
   });
 
   it("names empty cells and a driver_id that is not a number once each", () => {
-    const csv = [HEADER, row("abc", { phone: "+15551230001" }), row(2, { code: "" }), row(3, { name: "" })].join("\n");
+    const csv = [
+      HEADER,
+      row("abc", { phone: "+15551230001" }),
+      row(2, { code: "" }),
+      row(3, { name: "" }),
+    ].join("\n");
     expect(problemsOf(csv)).toEqual([
       "Line 2: driver_id: must be a whole number such as 1042",
       "Line 3: violation_code: is empty",
@@ -240,7 +245,9 @@ describe("drivers CSV: problems, each with its line and column", () => {
     if (result.ok) return;
     const { shown, more } = firstProblems(result.csvProblems);
     expect(shown).toHaveLength(100);
-    expect(shown[0]).toBe("Line 2: phone_number: must be an E.164 phone number such as +15551230042");
+    expect(shown[0]).toBe(
+      "Line 2: phone_number: must be an E.164 phone number such as +15551230042",
+    );
     expect(shown[99]).toMatch(/^Line 101: phone_number: /);
     expect(more).toBe(50);
   });

@@ -1,0 +1,230 @@
+// Signing in and out of the console, what every response carries, and requests from
+// other sites: in Chromium against `wrangler dev`, and from Node where a test needs a
+// request no browser would send.
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  API_TOKEN,
+  BASE_URL,
+  clickAndWait,
+  closeSql,
+  cookieHeader,
+  disconnectBrowser,
+  openConsole,
+  phoneNumber,
+  sql,
+} from "../support/console-browser";
+
+afterAll(async () => {
+  await disconnectBrowser();
+  await closeSql();
+});
+
+function form(fields: Record<string, string>) {
+  return new URLSearchParams(fields).toString();
+}
+
+async function postForm(path: string, fields: Record<string, string>, headers = {}) {
+  return fetch(`${BASE_URL}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: BASE_URL,
+      ...headers,
+    },
+    body: form(fields),
+  });
+}
+
+describe("signing in", () => {
+  it("refuses a wrong token with 401, the message and no cookie", async () => {
+    const response = await postForm("/console/sign-in", { token: "not-the-token" });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("set-cookie")).toBeNull();
+    expect(await response.text()).toContain("That token is not valid.");
+  });
+
+  it("sets __Host-console (HttpOnly, Secure, SameSite=Strict, Path=/, at most 12 h) and redirects 303 to /console; the cookie holds no token", async () => {
+    const response = await postForm("/console/sign-in", { token: API_TOKEN });
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/console");
+    const cookie = response.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^__Host-console=/);
+    expect(cookie).toMatch(/; HttpOnly/i);
+    expect(cookie).toMatch(/; Secure/i);
+    expect(cookie).toMatch(/; SameSite=Strict/i);
+    expect(cookie).toMatch(/; Path=\//i);
+    expect(cookie).not.toMatch(/; Domain=/i);
+    const maxAge = Number(/Max-Age=(\d+)/i.exec(cookie)?.[1]);
+    expect(maxAge).toBeGreaterThan(0);
+    expect(maxAge).toBeLessThanOrEqual(43_200);
+    expect(cookie).not.toContain(API_TOKEN);
+    expect(decodeURIComponent(cookie)).not.toContain(API_TOKEN);
+  });
+
+  it("works in Chromium over http://127.0.0.1 (a secure context), and Sign out clears the cookie", async () => {
+    const session = await openConsole();
+    try {
+      const [cookie] = await session.context.cookies();
+      expect(cookie).toMatchObject({
+        name: "__Host-console",
+        httpOnly: true,
+        secure: true,
+        sameSite: "Strict",
+        path: "/",
+      });
+      await clickAndWait(session.page, '::-p-aria([name="Sign out"][role="button"])');
+      expect(new URL(session.page.url()).pathname).toBe("/console/sign-in");
+      expect(await session.context.cookies()).toEqual([]);
+      // And the console is closed again.
+      await session.page.goto(`${BASE_URL}/console/do-not-call`);
+      expect(new URL(session.page.url()).pathname).toBe("/console/sign-in");
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("sends every page without a session to the sign-in page (303)", async () => {
+    for (const path of [
+      "/console",
+      "/console/campaigns/new",
+      "/console/campaigns/0193a1c2-7f00-4c3e-9d7e-3a1f0c2b4d5e",
+      "/console/calls/EL_1_1",
+      "/console/do-not-call",
+      "/console/drivers-template.csv",
+      "/console/no-such-page",
+    ]) {
+      const response = await fetch(`${BASE_URL}${path}`, { redirect: "manual" });
+      expect(response.status, path).toBe(303);
+      expect(response.headers.get("location"), path).toBe("/console/sign-in");
+    }
+  });
+
+  it("refuses a cookie signed with another key or tampered with", async () => {
+    const signedIn = await postForm("/console/sign-in", { token: API_TOKEN });
+    const value = /^__Host-console=([^;]+)/.exec(signedIn.headers.get("set-cookie") ?? "")?.[1];
+    expect(value).toBeDefined();
+    const [expiry, signature] = decodeURIComponent(value ?? "").split(".");
+    const forged = `${Number(expiry) + 3600}.${signature}`;
+    const response = await fetch(`${BASE_URL}/console`, {
+      redirect: "manual",
+      headers: { cookie: `__Host-console=${encodeURIComponent(forged)}` },
+    });
+    expect(response.status).toBe(303);
+    const genuine = await fetch(`${BASE_URL}/console`, {
+      redirect: "manual",
+      headers: { cookie: `__Host-console=${value}` },
+    });
+    expect(genuine.status).toBe(200);
+  });
+});
+
+describe("every console response", () => {
+  it("carries the CSP (self only, no inline script, no framing), nosniff, same-origin referrers and no-store", async () => {
+    const signedIn = await postForm("/console/sign-in", { token: API_TOKEN });
+    const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const responses = [
+      signedIn,
+      await fetch(`${BASE_URL}/console/sign-in`),
+      await fetch(`${BASE_URL}/console`, { headers: { cookie } }),
+      await fetch(`${BASE_URL}/console/do-not-call`, { headers: { cookie } }),
+      await fetch(`${BASE_URL}/console/assets/console.css`),
+      await fetch(`${BASE_URL}/console/assets/console.js`),
+      await fetch(`${BASE_URL}/console/campaigns/new`, { redirect: "manual" }),
+      await postForm("/console/sign-in", { token: "wrong" }),
+    ];
+    for (const response of responses) {
+      const where = `${response.url} ${response.status}`;
+      const csp = response.headers.get("content-security-policy") ?? "";
+      expect(csp, where).toContain("default-src 'self'");
+      expect(csp, where).toContain("frame-ancestors 'none'");
+      expect(csp, where).not.toContain("unsafe-inline");
+      expect(response.headers.get("x-content-type-options"), where).toBe("nosniff");
+      expect(response.headers.get("referrer-policy"), where).toBe("same-origin");
+      expect(response.headers.get("cache-control"), where).toBe("no-store");
+    }
+    const css = responses[4];
+    const js = responses[5];
+    expect(css?.headers.get("content-type")).toBe("text/css; charset=utf-8");
+    expect(js?.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+  });
+
+  it("keeps the console out of the OpenAPI document", async () => {
+    const document = (await (await fetch(`${BASE_URL}/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(document.paths).filter((path) => path.startsWith("/console"))).toEqual([]);
+  });
+});
+
+describe("requests from other sites", () => {
+  it("refuses a cross-site POST that carries a valid session (403) and does nothing", async () => {
+    const session = await openConsole();
+    try {
+      const cookie = await cookieHeader(session.page);
+      const number = phoneNumber();
+      for (const headers of [
+        { origin: "http://evil.example", "sec-fetch-site": "cross-site" },
+        { origin: "null" },
+        { origin: "" },
+      ]) {
+        const response = await postForm(
+          "/console/do-not-call",
+          { phone_number: number, reason: "forged" },
+          { cookie, ...headers },
+        );
+        expect(response.status, JSON.stringify(headers)).toBe(403);
+      }
+      // Not a form at all (JSON a script could send): refused too.
+      const json = await fetch(`${BASE_URL}/console/do-not-call`, {
+        method: "POST",
+        headers: { cookie, "content-type": "application/json", origin: "http://evil.example" },
+        body: JSON.stringify({ phone_number: number }),
+      });
+      expect(json.status).toBe(403);
+      expect(await sql("SELECT 1 FROM do_not_call WHERE phone_number = $1", [number])).toEqual([]);
+      // The same request from the console's own origin works.
+      const own = await postForm("/console/do-not-call", { phone_number: number }, { cookie });
+      expect(own.status).toBe(303);
+      expect(await sql("SELECT 1 FROM do_not_call WHERE phone_number = $1", [number])).toHaveLength(
+        1,
+      );
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("refuses a form that another site's page submits in the browser", async () => {
+    const session = await openConsole();
+    try {
+      const number = phoneNumber();
+      // A page of another origin (localhost is not 127.0.0.1) that posts to the console.
+      const other = BASE_URL.replace("127.0.0.1", "localhost");
+      await session.page.goto(`${other}/health`);
+      // What a forged page does: a form that posts itself to the console.
+      const [response] = await Promise.all([
+        session.page.waitForNavigation(),
+        session.page.evaluate(
+          (target, phone) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = `${target}/console/do-not-call`;
+            const input = document.createElement("input");
+            input.name = "phone_number";
+            input.value = phone;
+            form.append(input);
+            document.body.append(form);
+            form.submit();
+          },
+          BASE_URL,
+          number,
+        ),
+      ]);
+      expect(response?.status()).toBe(403);
+      expect(await session.page.title()).toContain("Refused");
+      expect(await sql("SELECT 1 FROM do_not_call WHERE phone_number = $1", [number])).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+});

@@ -1,0 +1,195 @@
+// Helpers of the console's browser tests (tests/browser/): the Worker and the browser that
+// tests/setup/browser-global-setup.ts started, a signed-in incognito page, axe-core, the
+// phone-width check, screenshots, and SQL for what the pages do not show.
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import pg from "pg";
+import puppeteer, { type Browser, type BrowserContext, type Page } from "puppeteer-core";
+import { inject } from "vitest";
+import { TEST_SECRETS } from "../setup/test-secrets";
+
+export const BASE_URL = inject("consoleBaseUrl");
+export const MAX_LIVE_CALLS = inject("consoleMaxLiveCalls");
+export const API_TOKEN = TEST_SECRETS.API_TOKEN;
+
+export const DESKTOP = { width: 1280, height: 900 };
+export const PHONE = { width: 390, height: 844, isMobile: true, hasTouch: true };
+
+let browser: Promise<Browser> | undefined;
+
+export function connectBrowser(): Promise<Browser> {
+  browser ??= puppeteer.connect({
+    browserWSEndpoint: inject("browserWSEndpoint"),
+    defaultViewport: DESKTOP,
+  });
+  return browser;
+}
+
+/** Disconnects this test file from the shared browser (the setup closes the browser). */
+export async function disconnectBrowser() {
+  if (browser) await (await browser).disconnect();
+  browser = undefined;
+}
+
+export interface ConsoleSession {
+  context: BrowserContext;
+  page: Page;
+  /** Every JavaScript dialog (alert, confirm) the pages opened: an injected script would. */
+  dialogs: string[];
+  close(): Promise<void>;
+}
+
+/** A fresh incognito context and page; signed in through the sign-in form unless told not to. */
+export async function openConsole(options: { signIn?: boolean } = {}): Promise<ConsoleSession> {
+  const context = await (await connectBrowser()).createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport(DESKTOP);
+  const dialogs: string[] = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  if (options.signIn !== false) {
+    await page.goto(`${BASE_URL}/console/sign-in`);
+    await page.locator("::-p-aria(API token)").fill(API_TOKEN);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.locator('::-p-aria([name="Sign in"][role="button"])').click(),
+    ]);
+    if (new URL(page.url()).pathname !== "/console") {
+      throw new Error(`sign-in did not land on /console but on ${page.url()}`);
+    }
+  }
+  return { context, page, dialogs, close: () => context.close() };
+}
+
+/** Clicks and waits for the navigation it starts. */
+export async function clickAndWait(page: Page, selector: string) {
+  const [response] = await Promise.all([page.waitForNavigation(), page.locator(selector).click()]);
+  return response;
+}
+
+/** The session cookie header of a page's context, for requests made from Node. */
+export async function cookieHeader(page: Page): Promise<string> {
+  const cookies = await page.browserContext().cookies();
+  return cookies.map((cookie) => `${cookie.name}=${cookie.value}`).join("; ");
+}
+
+const axeSource = readFileSync(
+  createRequire(import.meta.url).resolve("axe-core/axe.min.js"),
+  "utf8",
+);
+
+export interface AxeFinding {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/** axe-core's serious and critical findings on the page as it is now. */
+export async function seriousAxeFindings(page: Page): Promise<AxeFinding[]> {
+  // Evaluated through DevTools, which the page's CSP does not govern (a <script> tag would be
+  // refused, as it should be).
+  await page.evaluate(axeSource);
+  const findings = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (context: unknown) => Promise<unknown> } })
+      .axe;
+    const result = (await axe.run(document)) as {
+      violations: {
+        id: string;
+        impact: string | null;
+        help: string;
+        nodes: { target: unknown[] }[];
+      }[];
+    };
+    return result.violations.map((violation) => ({
+      id: violation.id,
+      impact: violation.impact,
+      help: violation.help,
+      targets: violation.nodes.map((node) => node.target.join(" ")),
+    }));
+  });
+  return findings.filter(
+    (finding) => finding.impact === "serious" || finding.impact === "critical",
+  );
+}
+
+/** How far the page scrolls sideways (0 = it does not). */
+export function sidewaysOverflow(page: Page): Promise<number> {
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+}
+
+/**
+ * Screenshots go to .data/screenshots; with UPDATE_SCREENSHOTS=1 to docs/screenshots, the
+ * committed ones the README shows (so an ordinary test run leaves the working tree as it
+ * was).
+ */
+export async function screenshot(page: Page, name: string) {
+  const directory =
+    process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : ".data/screenshots";
+  mkdirSync(directory, { recursive: true });
+  await page.screenshot({
+    path: join(directory, `${name}.png`) as `${string}.png`,
+    fullPage: true,
+  });
+}
+
+let pool: pg.Pool | undefined;
+
+export async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []) {
+  pool ??= new pg.Pool({ connectionString: inject("consoleDatabaseUrl"), max: 2 });
+  return (await pool.query<T>(text, params)).rows;
+}
+
+export async function closeSql() {
+  await pool?.end();
+  pool = undefined;
+}
+
+/** A number the simulator answers normally, unique to this run: +1555 NNNNNN XXXX. */
+export function phoneNumber(lastFour = String(1000 + Math.floor(Math.random() * 8000))): string {
+  const middle = String(Math.floor(Math.random() * 1_000_000)).padStart(6, "0");
+  return `+1555${middle}${lastFour}`;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix} ${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export const CSV_HEADER =
+  "driver_id,phone_number,driver_name,time_zone,violation_code,violation_description,violation_occurred_at";
+
+/** A unique driver id in 1..2,000,000,000 (ids are per campaign, but unique keeps logs clear). */
+export function driverId(): number {
+  return 1 + Math.floor(Math.random() * 2_000_000_000);
+}
+
+/** POST /campaigns through the JSON API (for pages that need a finished campaign). */
+export async function createCampaignByApi(body: Record<string, unknown>): Promise<string> {
+  const response = await fetch(`${BASE_URL}/campaigns`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 202)
+    throw new Error(`POST /campaigns: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { campaign: { id: string } }).campaign.id;
+}
+
+/** Waits until the campaign is no longer RUNNING (through the JSON API). */
+export async function waitForCampaignEnd(id: string, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${BASE_URL}/campaigns/${id}`, {
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
+    const { campaign } = (await response.json()) as { campaign: { status: string } };
+    if (campaign.status !== "RUNNING") return campaign.status;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`campaign ${id} still RUNNING after ${timeoutMs} ms`);
+}
