@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   API_TOKEN,
   BASE_URL,
+  type BrowserGlobals,
   clickAndWait,
   closeSql,
   cookieHeader,
@@ -206,6 +207,7 @@ describe("requests from other sites", () => {
         session.page.waitForNavigation(),
         session.page.evaluate(
           (target, phone) => {
+            const { document } = globalThis as unknown as BrowserGlobals;
             const form = document.createElement("form");
             form.method = "post";
             form.action = `${target}/console/do-not-call`;

@@ -13,6 +13,12 @@ export const BASE_URL = inject("consoleBaseUrl");
 export const MAX_LIVE_CALLS = inject("consoleMaxLiveCalls");
 export const API_TOKEN = TEST_SECRETS.API_TOKEN;
 
+/**
+ * Browser globals inside page.evaluate, loosely typed: the project's TypeScript has no DOM
+ * types (it type-checks a Worker), and these functions run in the page, not in Node.
+ */
+export type BrowserGlobals = { document: any; location: any };
+
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844, isMobile: true, hasTouch: true };
 
@@ -94,6 +100,7 @@ export async function seriousAxeFindings(page: Page): Promise<AxeFinding[]> {
   // refused, as it should be).
   await page.evaluate(axeSource);
   const findings = await page.evaluate(async () => {
+    const { document } = globalThis as unknown as BrowserGlobals;
     const axe = (globalThis as unknown as { axe: { run: (context: unknown) => Promise<unknown> } })
       .axe;
     const result = (await axe.run(document)) as {
@@ -118,9 +125,10 @@ export async function seriousAxeFindings(page: Page): Promise<AxeFinding[]> {
 
 /** How far the page scrolls sideways (0 = it does not). */
 export function sidewaysOverflow(page: Page): Promise<number> {
-  return page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
+  return page.evaluate(() => {
+    const { documentElement } = (globalThis as unknown as BrowserGlobals).document;
+    return documentElement.scrollWidth - documentElement.clientWidth;
+  });
 }
 
 /**
