@@ -18,6 +18,8 @@ export const API_TOKEN = TEST_SECRETS.API_TOKEN;
  * types (it type-checks a Worker), and these functions run in the page, not in Node.
  */
 export type BrowserGlobals = { document: any; location: any };
+/** An element inside page.$eval, loosely typed for the same reason. */
+export type BrowserNode = any;
 
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844, isMobile: true, hasTouch: true };

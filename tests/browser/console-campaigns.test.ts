@@ -1,0 +1,385 @@
+// Campaigns in the console, as an operator drives them in Chromium: a CSV with problems
+// (listed by line and column, nothing created), a good CSV (byte-order mark, CRLF, a quoted
+// comma, a driver on two rows), a double click and a resent form (one campaign), the page
+// that follows the campaign to COMPLETED by itself, the results download, a call's page,
+// a hostile driver name, and cancelling.
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Page } from "puppeteer-core";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  BASE_URL,
+  type BrowserGlobals,
+  type BrowserNode,
+  CSV_HEADER,
+  clickAndWait,
+  closeSql,
+  cookieHeader,
+  disconnectBrowser,
+  driverId,
+  openConsole,
+  phoneNumber,
+  sql,
+  uniqueName,
+} from "../support/console-browser";
+
+afterAll(async () => {
+  await disconnectBrowser();
+  await closeSql();
+});
+
+const HOSTILE_NAME = "<img src=x onerror=alert(1)>";
+
+function csvFile(content: string): string {
+  const path = join(tmpdir(), `console-drivers-${crypto.randomUUID()}.csv`);
+  writeFileSync(path, content);
+  return path;
+}
+
+function csvRow(cells: (string | number)[]): string {
+  return cells.join(",");
+}
+
+/** Opens the form and fills it in (the file by path); does not submit. */
+async function fillForm(
+  page: Page,
+  fields: { name: string; file: string; timeZone?: string; startAt?: string; attempts?: string },
+) {
+  await page.goto(`${BASE_URL}/console/campaigns/new`);
+  await page.locator('::-p-aria([name="Name"][role="textbox"])').fill(fields.name);
+  await page.locator('::-p-aria([name="Time zone"])').fill(fields.timeZone ?? "UTC");
+  await page.locator('::-p-aria([name="Calls from"])').fill("00:00");
+  await page.locator('::-p-aria([name="Calls until"])').fill("23:59");
+  if (fields.startAt) await page.locator('::-p-aria([name="Start at"])').fill(fields.startAt);
+  if (fields.attempts) await page.locator('::-p-aria([name="Attempts"])').fill(fields.attempts);
+  const input = await page.$('input[type="file"]');
+  if (!input) throw new Error("no file input");
+  await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(fields.file);
+}
+
+const START = '::-p-aria([name="Start campaign"][role="button"])';
+
+async function campaignsNamed(name: string): Promise<{ id: string }[]> {
+  return sql<{ id: string }>("SELECT id::text FROM campaigns WHERE name = $1", [name]);
+}
+
+describe("new campaign from a CSV", () => {
+  it("lists the problems on lines 3 and 4 with their columns, keeps the other fields and creates nothing", async () => {
+    const session = await openConsole();
+    try {
+      const name = uniqueName("Bad file");
+      const file = csvFile(
+        [
+          CSV_HEADER,
+          csvRow([
+            driverId(),
+            phoneNumber(),
+            "Ana Ruiz",
+            "",
+            "HOS_11H",
+            "Late",
+            "2026-11-20T14:05:00Z",
+          ]),
+          csvRow([
+            driverId(),
+            "5551230042",
+            "Bo Lee",
+            "",
+            "HOS_11H",
+            "Late",
+            "2026-11-20T14:05:00Z",
+          ]),
+          csvRow([driverId(), phoneNumber(), "Cy Park", "", "HOS_11H", "Late", "20 Nov 2026"]),
+        ].join("\n"),
+      );
+      await fillForm(session.page, { name, file, timeZone: "America/Chicago", attempts: "2" });
+      const response = await clickAndWait(session.page, START);
+      expect(response?.status()).toBe(422);
+      const problems = await session.page.$$eval("#csv-problems li", (items) =>
+        items.map((item) => item.textContent),
+      );
+      expect(problems).toEqual([
+        "Line 3: phone_number: must be an E.164 phone number such as +15551230042",
+        "Line 4: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z",
+      ]);
+      // The other fields as they were sent.
+      expect(await session.page.$eval("#name", (input: BrowserNode) => input.value)).toBe(name);
+      expect(await session.page.$eval("#time_zone", (input: BrowserNode) => input.value)).toBe(
+        "America/Chicago",
+      );
+      expect(await session.page.$eval("#attempts", (input: BrowserNode) => input.value)).toBe("2");
+      expect(await campaignsNamed(name)).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("starts a campaign from a good file (BOM, CRLF, quoted comma, a driver on two rows) whose page follows it to COMPLETED; results, a call, and a hostile name shown as text", async () => {
+    const session = await openConsole();
+    const { page, dialogs } = session;
+    try {
+      const name = uniqueName("Week 48, HOS");
+      const ana = { id: driverId(), phone: phoneNumber() };
+      const hostile = { id: driverId(), phone: phoneNumber() };
+      const cy = { id: driverId(), phone: phoneNumber() };
+      const file = csvFile(
+        `\uFEFF${[
+          CSV_HEADER,
+          csvRow([
+            ana.id,
+            ana.phone,
+            '"Ruiz, Ana"',
+            "America/Denver",
+            "HOS_11H",
+            '"Exceeded the limit, by 2 h"',
+            "2026-11-20T14:05:00-06:00",
+          ]),
+          csvRow([
+            ana.id,
+            ana.phone,
+            '"Ruiz, Ana"',
+            "America/Denver",
+            "SPEED_15",
+            "15 mph over",
+            "2026-11-21T09:00:00-06:00",
+          ]),
+          csvRow([
+            hostile.id,
+            hostile.phone,
+            HOSTILE_NAME,
+            "",
+            "INSP_OOS",
+            HOSTILE_NAME,
+            "2026-11-22T11:30:00Z",
+          ]),
+          csvRow([cy.id, cy.phone, "Cy Park", "", "HOS_11H", "Late", "2026-11-22T11:30:00Z"]),
+        ].join("\r\n")}\r\n`,
+      );
+      await fillForm(page, { name, file });
+      const created = await clickAndWait(page, START);
+      expect(created?.status()).toBe(200);
+      const match = /^\/console\/campaigns\/([0-9a-f-]{36})$/.exec(new URL(page.url()).pathname);
+      expect(match).not.toBeNull();
+      const id = match?.[1] as string;
+      expect((await page.title()).startsWith(name)).toBe(true);
+
+      const targets = await sql<{ driver_id: number; violations: number }>(
+        "SELECT driver_id, jsonb_array_length(violations) AS violations FROM campaign_targets WHERE campaign_id = $1 ORDER BY position",
+        [id],
+      );
+      expect(targets).toEqual([
+        { driver_id: ana.id, violations: 2 },
+        { driver_id: hostile.id, violations: 1 },
+        { driver_id: cy.id, violations: 1 },
+      ]);
+
+      // The hostile name is text, in the table, and nothing ran.
+      const cells = await page.$$eval("#targets-region tbody td:first-child", (tds) =>
+        tds.map((td) => td.firstChild?.textContent),
+      );
+      expect(cells).toEqual(["Ruiz, Ana", HOSTILE_NAME, "Cy Park"]);
+      expect(await page.$$eval("main img", (images) => images.length)).toBe(0);
+
+      // Focus on a link in a refreshed region stays on that link across refreshes.
+      await page.focus("#targets-region .filters a");
+      // The page brings itself up to date, title included, until the campaign is over.
+      await page.waitForFunction(
+        () => (globalThis as unknown as BrowserGlobals).document.title.includes("COMPLETED"),
+        { timeout: 30_000, polling: 200 },
+      );
+      expect(await page.title()).toMatch(
+        new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+      );
+      expect(
+        await page.evaluate(() => {
+          const { document } = globalThis as unknown as BrowserGlobals;
+          return document.activeElement?.getAttribute("href");
+        }),
+      ).toBe(`/console/campaigns/${id}`);
+      expect(await page.$eval("#refresh-announcer", (p: BrowserNode) => p.textContent)).toBe(
+        "Campaign COMPLETED.",
+      );
+      // No Cancel campaign once it is over.
+      expect(await page.$$('::-p-aria([name="Cancel campaign"][role="button"])')).toHaveLength(0);
+      expect(
+        await page.$eval("#campaign-summary", (section: BrowserNode) => section.textContent),
+      ).toContain("Reached");
+
+      // The results link serves the results CSV to this session.
+      const href = await page.$eval('::-p-aria([name="Download results (CSV)"])', (link) =>
+        link.getAttribute("href"),
+      );
+      expect(href).toBe(`/console/campaigns/${id}/results.csv`);
+      const download = await page.evaluate(async (url) => {
+        const response = await fetch(url);
+        return {
+          status: response.status,
+          type: response.headers.get("content-type"),
+          disposition: response.headers.get("content-disposition"),
+          text: await response.text(),
+        };
+      }, href as string);
+      expect(download.status).toBe(200);
+      expect(download.type).toBe("text/csv; charset=utf-8");
+      expect(download.disposition).toMatch(/^attachment; filename=".+-results\.csv"$/);
+      const lines = download.text.trim().split("\r\n");
+      expect(lines[0]).toMatch(
+        /^driver_id,driver_name,phone_number,status,attempts,last_call_sid,/,
+      );
+      expect(lines).toHaveLength(4);
+      expect(lines[1]).toContain(`${ana.id},"Ruiz, Ana",${ana.phone},COMPLETED,1,`);
+
+      // The hostile driver's call: its transcript greets the driver by that name, as text.
+      const callLinks = await page.$$eval("#targets-region tbody tr td:last-child a", (links) =>
+        links.map((link) => link.getAttribute("href")),
+      );
+      expect(callLinks).toHaveLength(3);
+      await page.goto(`${BASE_URL}${callLinks[1]}`);
+      expect(await page.title()).toContain("COMPLETED");
+      const turns = await page.$$eval("ol.transcript li", (items) =>
+        items.map((item) => ({
+          speaker: item.querySelector(".speaker")?.firstChild?.textContent?.trim(),
+          message: item.querySelector("p")?.textContent,
+        })),
+      );
+      expect(turns.length).toBeGreaterThanOrEqual(2);
+      expect(turns[0]?.speaker).toBe("Agent");
+      expect(turns.some((turn) => turn.speaker === "Driver")).toBe(true);
+      expect(turns[0]?.message).toContain(HOSTILE_NAME);
+      expect(await page.$$eval("main img", (images) => images.length)).toBe(0);
+      const analysis = await page.$eval(
+        "#analysis-heading",
+        (heading: BrowserNode) => heading.parentElement?.textContent,
+      );
+      expect(analysis).toContain("Call successful");
+      expect(analysis).toContain("success");
+      const collected = await page.$$eval("#data-collection-caption ~ tbody tr th", (ths) =>
+        ths.map((th) => th.textContent),
+      );
+      expect(collected).toContain("acknowledged_violation");
+      expect(dialogs).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("makes one campaign of a double click on Start campaign", async () => {
+    const session = await openConsole();
+    const { page } = session;
+    try {
+      const name = uniqueName("Double click");
+      // Big enough (2,000 drivers) that the first request is still being answered when the
+      // second click sends the form again.
+      const rows = [CSV_HEADER];
+      for (let index = 0; index < 2_000; index++) {
+        rows.push(csvRow([driverId(), phoneNumber(), "Dee", "", "X", "Y", "2026-11-20T14:05:00Z"]));
+      }
+      await fillForm(page, { name, file: csvFile(rows.join("\n")), startAt: "2031-01-06 09:00" });
+      let posts = 0;
+      page.on("request", (request) => {
+        if (request.method() === "POST" && request.url().endsWith("/console/campaigns")) posts++;
+      });
+      const button = await page.$("button.primary[type=submit]");
+      await button?.scrollIntoView();
+      const box = await button?.boundingBox();
+      if (!box) throw new Error("no Start campaign button");
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await page.waitForFunction(
+        () =>
+          /^\/console\/campaigns\/[0-9a-f-]{36}$/.test(
+            (globalThis as unknown as BrowserGlobals).location.pathname,
+          ),
+        { timeout: 30_000 },
+      );
+      expect(posts).toBe(2);
+      const campaigns = await campaignsNamed(name);
+      expect(campaigns).toHaveLength(1);
+      expect(new URL(page.url()).pathname).toBe(`/console/campaigns/${campaigns[0]?.id}`);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("makes one campaign of a form sent twice (at once and again later), and sends both to it", async () => {
+    const session = await openConsole();
+    try {
+      const name = uniqueName("Resent");
+      await session.page.goto(`${BASE_URL}/console/campaigns/new`);
+      const key = await session.page.$eval('input[name="idempotency_key"]', (input) =>
+        input.getAttribute("value"),
+      );
+      const cookie = await cookieHeader(session.page);
+      const csv = [
+        CSV_HEADER,
+        csvRow([driverId(), phoneNumber(), "Eve", "", "X", "Y", "2026-11-20T14:05:00Z"]),
+      ].join("\n");
+      const send = () => {
+        const body = new FormData();
+        body.set("idempotency_key", key ?? "");
+        body.set("name", name);
+        body.set("time_zone", "UTC");
+        body.set("calls_from", "08:00");
+        body.set("calls_until", "21:00");
+        for (const day of ["mon", "tue", "wed", "thu", "fri"]) body.append("days", day);
+        body.set("start_at", "2031-01-06 09:00");
+        body.set("attempts", "3");
+        body.set("backoff_minutes", "60");
+        body.set("drivers", new Blob([csv], { type: "text/csv" }), "drivers.csv");
+        return fetch(`${BASE_URL}/console/campaigns`, {
+          method: "POST",
+          redirect: "manual",
+          headers: { cookie, origin: BASE_URL },
+          body,
+        });
+      };
+      const [first, second] = await Promise.all([send(), send()]);
+      const third = await send();
+      const locations = [first, second, third].map((response) => response.headers.get("location"));
+      expect([first.status, second.status, third.status]).toEqual([303, 303, 303]);
+      const campaigns = await campaignsNamed(name);
+      expect(campaigns).toHaveLength(1);
+      expect(locations).toEqual(Array(3).fill(`/console/campaigns/${campaigns[0]?.id}`));
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("cancels a running campaign after a confirmation step", async () => {
+    const session = await openConsole();
+    const { page } = session;
+    try {
+      const name = uniqueName("To cancel");
+      const file = csvFile(
+        [
+          CSV_HEADER,
+          csvRow([driverId(), phoneNumber(), "Fay", "", "X", "Y", "2026-11-20T14:05:00Z"]),
+        ].join("\n"),
+      );
+      await fillForm(page, {
+        name,
+        file,
+        timeZone: "America/Chicago",
+        startAt: "2031-01-06 09:00",
+      });
+      await clickAndWait(page, START);
+      expect(await page.title()).toContain("RUNNING");
+      expect(await page.$eval("#targets-region tbody", (tbody) => tbody.textContent)).toContain(
+        "the campaign's start",
+      );
+      await clickAndWait(page, '::-p-aria([name="Cancel campaign"][role="button"])');
+      expect(new URL(page.url()).pathname).toMatch(/\/cancel$/);
+      expect(await page.$eval("h1", (h1) => h1.textContent)).toContain(name);
+      await clickAndWait(page, '::-p-aria([name="Cancel campaign"][role="button"])');
+      expect(await page.title()).toContain("CANCELLED");
+      const [row] = await sql<{ status: string }>("SELECT status FROM campaigns WHERE name = $1", [
+        name,
+      ]);
+      expect(row?.status).toBe("CANCELLED");
+    } finally {
+      await session.close();
+    }
+  });
+});
