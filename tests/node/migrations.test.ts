@@ -76,6 +76,16 @@ async function catalogSnapshot(url: string) {
       `SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
        ORDER BY tablename, indexname`,
     ),
+    triggers: await rows(
+      url,
+      `SELECT tgrelid::regclass::text AS table_name, tgname, pg_get_triggerdef(oid) AS definition
+       FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2`,
+    ),
+    functions: await rows(
+      url,
+      `SELECT proname, md5(prosrc) AS body FROM pg_proc
+       WHERE pronamespace = 'public'::regnamespace ORDER BY proname`,
+    ),
   };
 }
 
@@ -353,6 +363,45 @@ describe("migrations", () => {
     );
     expect((await rollbackTo(url, "0003")).rolledBack).toEqual(TAGS.slice(4).reverse());
   });
+
+  it.each([
+    [
+      "0005",
+      "UPDATE calls SET failure_reason = 'busy' WHERE id = (SELECT min(id) FROM calls)",
+      /cannot roll back 0005: 1 calls hold a failure_reason/,
+    ],
+    [
+      "0007",
+      `UPDATE calls SET final_transcript = '[]'::jsonb WHERE id = (SELECT min(id) FROM calls)`,
+      /cannot roll back 0007: 1 calls hold a final transcript and 0 a failure detail/,
+    ],
+    [
+      "0008",
+      "INSERT INTO do_not_call (phone_number, reason) VALUES ('+15551230042', 'opt_out')",
+      /cannot roll back 0008: it would delete 0 campaigns and 1 do-not-call entries/,
+    ],
+    [
+      "0009",
+      "UPDATE calls SET call_successful = 'success' WHERE id = (SELECT min(id) FROM calls)",
+      /cannot roll back 0009: 1 calls hold a post-call analysis/,
+    ],
+  ])(
+    "refuses the %s rollback while it would delete data, changing nothing",
+    async (tag, seed, refusal) => {
+      const url = await freshDatabase();
+      await applyMigrations(url, { to: "0000" });
+      await seedLegacy(url);
+      await applyMigrations(url);
+      await withClient(url, (client) => client.query(seed));
+      const schema = await catalogSnapshot(url);
+      const data = await rows(url, "SELECT * FROM calls ORDER BY id");
+      const attempt = rollbackTo(url, TAGS[TAGS.findIndex((t) => t.startsWith(tag)) - 1] as string);
+      await expect(attempt).rejects.toThrow(refusal);
+      expect(await catalogSnapshot(url)).toEqual(schema);
+      expect(await rows(url, "SELECT * FROM calls ORDER BY id")).toEqual(data);
+      expect(await appliedMigrations(url)).toEqual(TAGS);
+    },
+  );
 
   it("refuses to drop the legacy tables while they hold data", async () => {
     const url = await freshDatabase();
