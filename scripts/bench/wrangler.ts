@@ -2,7 +2,9 @@
 // route) is bundled ONCE with `wrangler deploy --dry-run`, exactly as a deploy would bundle
 // it, and then served with `wrangler dev --no-bundle`. Serving the prebuilt file means that
 // an edit under src/ during a run (other people work in this checkout) cannot make wrangler
-// rebuild and reload the Worker in the middle of a measurement.
+// rebuild and reload the Worker in the middle of a measurement. For the same reason it
+// runs on a copy of wrangler.toml taken at bundling time (`config`): wrangler dev reloads
+// the Worker when its configuration file changes, and other people edit this one.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -70,7 +72,13 @@ export async function startWranglerDev(options: {
   port: number;
   inspectorPort: number;
   persistTo: string;
-  /** Every binding the Worker needs: passed with --var so that .dev.vars does not matter. */
+  /**
+   * The configuration to run with: best a copy of wrangler.toml outside the checkout (see
+   * the top of this file), whose directory has no .dev.vars, so only `vars` reach the
+   * Worker. Default: the checkout's wrangler.toml.
+   */
+  config?: string;
+  /** Every binding the Worker needs: passed with --var. */
   vars: Record<string, string>;
   startTimeoutMs?: number;
   /** Told how to stop it as soon as it is spawned, so that a Ctrl-C during startup stops it. */
@@ -90,6 +98,7 @@ export async function startWranglerDev(options: {
       String(options.inspectorPort),
       "--persist-to",
       options.persistTo,
+      ...(options.config ? ["--config", options.config] : []),
       "--show-interactive-dev-session=false",
       ...Object.entries(options.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     ],
