@@ -231,8 +231,9 @@ describe("new campaign from a CSV", () => {
       expect(lines[1]).toContain(`${ana.id},"Ruiz, Ana",${ana.phone},COMPLETED,1,`);
 
       // The hostile driver's call: its transcript greets the driver by that name, as text.
-      const callLinks = await page.$$eval("#targets-region tbody tr td:last-child a", (links) =>
-        links.map((link) => link.getAttribute("href")),
+      const callLinks = await page.$$eval(
+        '#targets-region tbody a[href^="/console/calls/"]',
+        (links) => links.map((link) => link.getAttribute("href")),
       );
       expect(callLinks).toHaveLength(3);
       await page.goto(`${BASE_URL}${callLinks[1]}`);

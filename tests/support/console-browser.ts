@@ -138,13 +138,13 @@ export function sidewaysOverflow(page: Page): Promise<number> {
  * committed ones the README shows (so an ordinary test run leaves the working tree as it
  * was).
  */
-export async function screenshot(page: Page, name: string) {
+export async function screenshot(page: Page, name: string, fullPage = true) {
   const directory =
     process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : ".data/screenshots";
   mkdirSync(directory, { recursive: true });
   await page.screenshot({
     path: join(directory, `${name}.png`) as `${string}.png`,
-    fullPage: true,
+    fullPage,
   });
 }
 

@@ -22,6 +22,8 @@ h3 { font-size: 1.05rem; margin: 1.25rem 0 0.5rem; }
 p { margin: 0.5rem 0; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em; }
 
+/* Positioned boxes (.table-box) contain these: an absolute element escapes the overflow
+   clip of an unpositioned scrolling box and would widen the page. */
 .visually-hidden {
   position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px;
   overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0;
@@ -36,16 +38,21 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .top a { color: #fff; }
 .brand { font-weight: 700; text-decoration: none; margin-right: auto; }
 .top nav ul { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; margin: 0; padding: 0; }
-.top nav a[aria-current="page"] { text-decoration-thickness: 3px; }
+.top nav a { text-decoration: none; border-bottom: 1px solid transparent; }
+.top nav a:hover { border-bottom-color: #fff; }
+.top nav a[aria-current="page"] { border-bottom: 3px solid #fff; }
 .top form { margin: 0; }
 .top button { background: transparent; color: #fff; border-color: #8c959f; }
 .top button:hover { background: #32383f; }
 
-main { display: block; max-width: 72rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
+main { display: block; max-width: 80rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
 main:focus { outline: none; }
 
 .panel { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 1rem; margin: 1rem 0; }
 .panel > :first-child { margin-top: 0; }
+.panel.narrow { max-width: 32rem; }
+.panel.form { max-width: 56rem; }
+.alert:focus { outline: 3px solid #0969da; outline-offset: 2px; }
 
 button, .button {
   display: inline-block; font: inherit; font-weight: 600; line-height: 1.25;
@@ -84,10 +91,10 @@ fieldset { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem 1rem 0
 .alert li { overflow-wrap: anywhere; }
 .notice { border: 1px solid #1a7f37; background: #f0fff4; border-radius: 8px; padding: 0.6rem 1rem; margin: 1rem 0; }
 
-.table-box { overflow-x: auto; max-width: 100%; border: 1px solid #d0d7de; border-radius: 8px; background: #fff; }
+.table-box { position: relative; overflow-x: auto; max-width: 100%; border: 1px solid #d0d7de; border-radius: 8px; background: #fff; }
 table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
 caption { text-align: left; font-weight: 600; padding: 0.6rem 0.75rem; }
-th, td { text-align: left; vertical-align: top; padding: 0.45rem 0.75rem; border-top: 1px solid #d0d7de; }
+th, td { text-align: left; vertical-align: top; padding: 0.45rem 0.6rem; border-top: 1px solid #d0d7de; }
 thead th { background: #f6f8fa; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.nowrap { white-space: nowrap; }
@@ -99,7 +106,7 @@ td.text { min-width: 10rem; overflow-wrap: anywhere; }
 .status-FAILED { color: #a40e26; }
 .status-CANCELLED, .status-SKIPPED, .status-QUEUED { color: #57606a; }
 
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(13rem, 1fr)); gap: 0.75rem; margin: 1rem 0; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: 0.75rem; margin: 1rem 0; }
 .figure { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 0.75rem 1rem; }
 .figure h3 { margin: 0; font-size: 0.95rem; color: #57606a; }
 .figure .big { font-size: 1.75rem; font-weight: 700; line-height: 1.2; font-variant-numeric: tabular-nums; }

@@ -73,7 +73,9 @@ export function CallPage(props: { details: CallDetails; campaignId?: string }) {
         ) : (
           <TableBox labelledBy="data-collection-caption">
             <table>
-              <caption id="data-collection-caption">Data collection</caption>
+              <caption id="data-collection-caption" class="visually-hidden">
+                Data collection
+              </caption>
               <thead>
                 <tr>
                   <th scope="col">Item</th>
@@ -99,7 +101,9 @@ export function CallPage(props: { details: CallDetails; campaignId?: string }) {
         ) : (
           <TableBox labelledBy="evaluation-caption">
             <table>
-              <caption id="evaluation-caption">Evaluation criteria</caption>
+              <caption id="evaluation-caption" class="visually-hidden">
+                Evaluation criteria
+              </caption>
               <thead>
                 <tr>
                   <th scope="col">Criterion</th>

@@ -14,6 +14,7 @@ import {
   StackedBar,
   StatusBadge,
   TableBox,
+  WAITING_FOR_LABEL,
   WAITING_FOR_TEXT,
 } from "./parts";
 
@@ -140,7 +141,7 @@ export function CampaignPage(props: CampaignPageProps) {
           <div class="figure">
             <h3>Waiting</h3>
             <p class="big">{waiting}</p>
-            <ReasonList reasons={breakdown.waiting} words={WAITING_FOR_TEXT} />
+            <ReasonList reasons={breakdown.waiting} words={WAITING_FOR_LABEL} />
             {counts.calling > 0 ? <p>Calling now: {counts.calling}</p> : null}
           </div>
           <div class="figure">
@@ -151,7 +152,7 @@ export function CampaignPage(props: CampaignPageProps) {
           <div class="figure">
             <h3>Opted out</h3>
             <p class="big">{breakdown.optedOut}</p>
-            <p>Asked on a call not to be called again (now on the do-not-call list).</p>
+            <p>asked on a call not to be called again</p>
           </div>
           <div class="figure">
             <h3>Not called</h3>
@@ -190,12 +191,12 @@ export function CampaignPage(props: CampaignPageProps) {
           <TableBox labelledBy="targets-caption">
             <table>
               <caption id="targets-caption">
-                Drivers {props.status ? `${props.status} ` : ""}({range}), in the order of the file
+                Drivers {props.status ? `${props.status} ` : ""}
+                {range}
               </caption>
               <thead>
                 <tr>
                   <th scope="col">Driver</th>
-                  <th scope="col">Phone number</th>
                   <th scope="col">Status</th>
                   <th scope="col">Waiting for</th>
                   <th scope="col">Next attempt (driver's time)</th>
@@ -204,6 +205,7 @@ export function CampaignPage(props: CampaignPageProps) {
                   </th>
                   <th scope="col">Outcome</th>
                   <th scope="col">Latest call</th>
+                  <th scope="col">Phone number</th>
                 </tr>
               </thead>
               <tbody>
@@ -220,7 +222,6 @@ export function CampaignPage(props: CampaignPageProps) {
                           {target.driver_name}
                           <span class="hint">driver {target.driver_id}</span>
                         </td>
-                        <td class="nowrap mono">{target.phone_number}</td>
                         <td>
                           <StatusBadge status={target.status} />
                           {target.last_failure_reason &&
@@ -251,6 +252,7 @@ export function CampaignPage(props: CampaignPageProps) {
                             "—"
                           )}
                         </td>
+                        <td class="nowrap mono">{target.phone_number}</td>
                       </tr>
                     );
                   })

@@ -105,24 +105,32 @@ export function DoNotCallPage(props: DoNotCallPageProps) {
       ) : (
         <TableBox labelledBy="do-not-call-caption">
           <table>
-            <caption id="do-not-call-caption">
+            <caption id="do-not-call-caption" class="visually-hidden">
               Numbers on the do-not-call list, newest first
             </caption>
             <thead>
               <tr>
                 <th scope="col">Phone number</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Added</th>
-                <th scope="col">From call</th>
                 <th scope="col">
                   <span class="visually-hidden">Remove</span>
                 </th>
+                <th scope="col">Reason</th>
+                <th scope="col">Added</th>
+                <th scope="col">From call</th>
               </tr>
             </thead>
             <tbody>
               {props.entries.map((entry) => (
                 <tr>
                   <td class="nowrap mono">{entry.phone_number}</td>
+                  <td>
+                    <form method="post" action="/console/do-not-call/remove">
+                      <input type="hidden" name="phone_number" value={entry.phone_number} />
+                      <button type="submit" class="danger">
+                        Remove<span class="visually-hidden"> {entry.phone_number}</span>
+                      </button>
+                    </form>
+                  </td>
                   <td class="text">{entry.reason ?? "—"}</td>
                   <td class="nowrap">{formatUtc(entry.created_at)}</td>
                   <td class="nowrap">
@@ -133,14 +141,6 @@ export function DoNotCallPage(props: DoNotCallPageProps) {
                     ) : (
                       "—"
                     )}
-                  </td>
-                  <td>
-                    <form method="post" action="/console/do-not-call/remove">
-                      <input type="hidden" name="phone_number" value={entry.phone_number} />
-                      <button type="submit" class="danger">
-                        Remove<span class="visually-hidden"> {entry.phone_number}</span>
-                      </button>
-                    </form>
                   </td>
                 </tr>
               ))}

@@ -69,8 +69,16 @@ export function NewCampaignPage(props: NewCampaignProps) {
       </p>
       <h1>New campaign</h1>
       {hasErrors ? (
-        <div class="alert" role="alert" id="form-problems">
-          <h2>The campaign was not started</h2>
+        // Focused on arrival (autofocus, no script), so a screen reader starts here; not a
+        // live region, which would read up to 100 lines aloud at once.
+        <div
+          class="alert"
+          id="form-problems"
+          tabindex={-1}
+          autofocus
+          aria-labelledby="form-problems-heading"
+        >
+          <h2 id="form-problems-heading">The campaign was not started</h2>
           <p>Nothing was created. Fix what is listed here and send the form again.</p>
           {props.formError ? (
             <p>
@@ -111,7 +119,7 @@ export function NewCampaignPage(props: NewCampaignProps) {
         method="post"
         action="/console/campaigns"
         enctype="multipart/form-data"
-        class="panel"
+        class="panel form"
         novalidate
       >
         <input type="hidden" name="idempotency_key" value={v.idempotency_key} />
@@ -246,7 +254,6 @@ export function NewCampaignPage(props: NewCampaignProps) {
             id="start_at"
             name="start_at"
             value={v.start_at}
-            placeholder="2026-12-01 09:00"
             autocomplete="off"
             aria-describedby={describedBy("start_at")}
             aria-invalid={invalid("start_at")}

@@ -36,6 +36,14 @@ export const WAITING_FOR_TEXT: Readonly<Record<string, string>> = {
   slot: "a free line",
 };
 
+/** The same, as a count's label ("calling window: 12"). */
+export const WAITING_FOR_LABEL: Readonly<Record<string, string>> = {
+  start_at: "start time",
+  calling_window: "calling window",
+  retry: "retry",
+  slot: "a free line",
+};
+
 export const SEGMENTS = [
   ["completed", "Completed"],
   ["calling", "Calling"],

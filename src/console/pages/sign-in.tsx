@@ -11,7 +11,7 @@ export function SignInPage(props: { invalid: boolean }) {
           That token is not valid.
         </p>
       ) : null}
-      <form method="post" action="/console/sign-in" class="panel">
+      <form method="post" action="/console/sign-in" class="panel narrow">
         <div class="field">
           <label for="token">API token</label>
           <input
