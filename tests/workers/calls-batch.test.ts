@@ -65,7 +65,7 @@ async function postBatch(drivers: unknown, options: Parameters<typeof callWorker
 
 async function callRows(driverIds: number[]) {
   return (await testSql.query(
-    `SELECT call_sid, driver_id, conversation_id, status, failure_reason, call_start_time
+    `SELECT call_sid, driver_id, conversation_id, status, failure_reason, failure_detail, call_start_time
      FROM calls WHERE driver_id = ANY($1::int[]) ORDER BY id`,
     [driverIds],
   )) as {
@@ -74,6 +74,7 @@ async function callRows(driverIds: number[]) {
     conversation_id: string | null;
     status: string;
     failure_reason: string | null;
+    failure_detail: string | null;
   }[];
 }
 
@@ -155,19 +156,32 @@ describe("POST /calls/batch", () => {
       "FAILED",
       "FAILED",
     ]);
-    expect(body.results.map((result) => result.error?.code ?? null)).toEqual([
+    // 0500: HTTP 500 (may have rung); 0422: HTTP 422 (refused); 0200: success:false; 0299: a
+    // 2xx body that is not the outbound-call JSON.
+    const codes = [
       null,
-      "elevenlabs_http_error",
+      "elevenlabs_server_error",
       null,
       "elevenlabs_http_error",
       "elevenlabs_rejected",
       "elevenlabs_bad_response",
-    ]);
+    ];
+    expect(body.results.map((result) => result.error?.code ?? null)).toEqual(codes);
     expect(body.summary).toEqual({ requested: 6, started: 2, failed: 4 });
+    // Each row's failure_reason is the same short code; the sentence is in failure_detail.
     const rows = await callRows(drivers.map((d) => d.driver_id));
-    for (const row of rows.filter((r) => r.status === "FAILED")) {
-      expect(row.conversation_id).toBeNull();
-      expect(row.failure_reason).toMatch(/^elevenlabs_/);
+    const rowOf = new Map(rows.map((row) => [row.driver_id, row]));
+    for (const [index, result] of body.results.entries()) {
+      const row = rowOf.get(result.driver_id);
+      expect(row?.call_sid).toBe(result.call_sid);
+      expect(row?.failure_reason).toBe(codes[index]);
+      if (codes[index] === null) {
+        expect(row).toMatchObject({ status: "IN_PROGRESS", failure_detail: null });
+      } else {
+        expect(row).toMatchObject({ status: "FAILED", conversation_id: null });
+        expect(row?.failure_detail).toEqual(expect.stringMatching(/^ElevenLabs .{10,}/));
+        expect(result.error?.message).toContain(row?.failure_detail);
+      }
     }
     expect(rows.filter((r) => r.status === "FAILED")).toHaveLength(4);
   });
@@ -181,8 +195,11 @@ describe("POST /calls/batch", () => {
       error: { code: "elevenlabs_timeout" },
     });
     const [row] = await callRows([d.driver_id]);
-    expect(row).toMatchObject({ status: "FAILED", conversation_id: null });
-    expect(row?.failure_reason).toMatch(/^elevenlabs_timeout/);
+    expect(row).toMatchObject({
+      status: "FAILED",
+      conversation_id: null,
+      failure_reason: "elevenlabs_timeout",
+    });
   });
 
   it("marks the Call FAILED when ElevenLabs cannot be reached (connection refused)", async () => {
@@ -402,13 +419,41 @@ describe("end to end with the simulator", () => {
     const completed = await read(answered?.call_sid);
     expect(completed.call.status).toBe("COMPLETED");
     expect(completed.call.call_end_time).not.toBeNull();
+    // Once the call is over, the transcript is ElevenLabs' final one, spoken turns only, in
+    // its order: the simulator words one live agent message differently, and the reader
+    // sees the final wording once, never both.
+    const report = JSON.parse(answeredWebhooks.at(-1)?.body ?? "{}") as {
+      data: {
+        transcript: { role: string; message: string | null; time_in_call_secs: number }[];
+        metadata: { start_time_unix_secs: number };
+      };
+    };
+    const spoken = report.data.transcript.filter(
+      (turn) => (turn.role === "agent" || turn.role === "user") && turn.message,
+    );
+    expect(spoken.length).toBeGreaterThanOrEqual(2);
+    expect(completed.transcript).toEqual(
+      spoken.map((turn, i) => ({
+        sequence_number: i + 1,
+        speaker: turn.role,
+        message: turn.message,
+        timestamp: new Date(
+          (report.data.metadata.start_time_unix_secs + turn.time_in_call_secs) * 1000,
+        ).toISOString(),
+      })),
+    );
+    // The live rows stay stored as they arrived: one per live utterance.
     const utterances = answeredWebhooks.filter((webhook) => webhook.kind === "transcription");
-    expect(completed.transcript.map((turn) => turn.sequence_number)).toEqual(
-      utterances.map((_, i) => i + 1),
+    const liveMessages = utterances.map(
+      (webhook) => (JSON.parse(webhook.body) as { message: string }).message,
     );
-    expect(completed.transcript.map((turn) => turn.message)).toEqual(
-      utterances.map((webhook) => (JSON.parse(webhook.body) as { message: string }).message),
+    expect(liveMessages).not.toEqual(spoken.map((turn) => turn.message));
+    const liveRows = await testSql.query(
+      `SELECT t.message FROM call_transcriptions t JOIN calls c ON c.conversation_id = t.conversation_id
+       WHERE c.call_sid = $1 ORDER BY t.sequence_number`,
+      [answered?.call_sid],
     );
+    expect(liveRows.map((row) => row.message)).toEqual(liveMessages);
     const failed = await read(rejected?.call_sid);
     expect(failed.call).toMatchObject({ status: "FAILED", failure_reason: "busy" });
     expect(failed.transcript).toEqual([]);

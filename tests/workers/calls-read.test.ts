@@ -33,6 +33,7 @@ interface CallJson {
 interface CallWithTranscriptJson {
   call: CallJson;
   transcript: { sequence_number: number; speaker: string; message: string; timestamp: string }[];
+  analysis: Record<string, unknown>;
 }
 
 interface CallListJson {
@@ -166,7 +167,15 @@ describe("GET /calls/{call_sid}", () => {
     );
     const { status, body } = await readCall(call.callSid);
     expect(status).toBe(200);
-    expect(Object.keys(body).sort()).toEqual(["call", "transcript"]);
+    expect(Object.keys(body).sort()).toEqual(["analysis", "call", "transcript"]);
+    // The call is not over: every analysis value is still null.
+    expect(body.analysis).toEqual({
+      call_successful: null,
+      summary: null,
+      data_collection: null,
+      evaluation: null,
+      termination_reason: null,
+    });
     expect(Object.keys(body.call).sort()).toEqual(CALL_KEYS);
     expect(body.call).toMatchObject({
       call_sid: call.callSid,

@@ -2,11 +2,8 @@
 import { describe, expect, it } from "vitest";
 import {
   CallSidTakenError,
-  ConversationNotStartedError,
   createCallWithCallSid,
   getCallByCallSid,
-  getConversationIdFromCallSid,
-  lookupDriverIdByCallSid,
   updateConversationId,
   updateStatusByCallSid,
 } from "../../src/calls/repository";
@@ -55,32 +52,58 @@ describe("Call data functions", () => {
   it("updateStatusByCallSid sets status and end time, keeping the instant of an offset time", async () => {
     const { callSid } = await newCall();
     const endTime = new Date("2026-11-23T08:10:00-06:00");
-    const updated = await updateStatusByCallSid(db, callSid, "COMPLETED", endTime);
-    expect(updated?.status).toBe("COMPLETED");
+    const updated = await updateStatusByCallSid(db, callSid, "COMPLETED", { callEndTime: endTime });
+    expect(updated).toMatchObject({
+      status: "COMPLETED",
+      failureReason: null,
+      failureDetail: null,
+    });
     expect(updated?.callEndTime?.toISOString()).toBe("2026-11-23T14:10:00.000Z");
     expect(await updateStatusByCallSid(db, "EL_0_0_404", "FAILED")).toBeNull();
   });
 
+  it("updateStatusByCallSid FAILED stores the reason code and the sentence apart", async () => {
+    const { callSid } = await newCall();
+    const updated = await updateStatusByCallSid(db, callSid, "FAILED", {
+      failureReason: "elevenlabs_http_error",
+      failureDetail: "ElevenLabs answered HTTP 422: invalid phone number (call to ***0042).",
+    });
+    expect(updated).toMatchObject({
+      status: "FAILED",
+      failureReason: "elevenlabs_http_error",
+      failureDetail: "ElevenLabs answered HTTP 422: invalid phone number (call to ***0042).",
+      callEndTime: null,
+    });
+    expect(await getCallByCallSid(db, callSid)).toMatchObject({
+      failureReason: "elevenlabs_http_error",
+      failureDetail: "ElevenLabs answered HTTP 422: invalid phone number (call to ***0042).",
+    });
+  });
+
   it("never moves a finished call back to IN_PROGRESS", async () => {
     const { callSid } = await newCall();
-    await updateStatusByCallSid(db, callSid, "FAILED");
+    await updateStatusByCallSid(db, callSid, "FAILED", { failureReason: "busy" });
+    // @ts-expect-error: IN_PROGRESS is not a status this function moves a call to.
     expect(await updateStatusByCallSid(db, callSid, "IN_PROGRESS")).toBeNull();
-    expect((await getCallByCallSid(db, callSid))?.status).toBe("FAILED");
+    expect(await getCallByCallSid(db, callSid)).toMatchObject({
+      status: "FAILED",
+      failureReason: "busy",
+    });
   });
 
-  it("lookupDriverIdByCallSid returns the driver, or null", async () => {
-    const { callSid, driverId } = await newCall();
-    expect(await lookupDriverIdByCallSid(db, callSid)).toBe(driverId);
-    expect(await lookupDriverIdByCallSid(db, "EL_0_0_404")).toBeNull();
-  });
-
-  it("getConversationIdFromCallSid: null for no call, a typed error before the conversation starts, then the id", async () => {
+  it("never turns a COMPLETED call into FAILED (null, the call as it was)", async () => {
     const { callSid } = await newCall();
-    expect(await getConversationIdFromCallSid(db, "EL_0_0_404")).toBeNull();
-    await expect(getConversationIdFromCallSid(db, callSid)).rejects.toBeInstanceOf(
-      ConversationNotStartedError,
-    );
-    await updateConversationId(db, callSid, `conv_${callSid}`);
-    expect(await getConversationIdFromCallSid(db, callSid)).toBe(`conv_${callSid}`);
+    const endTime = new Date("2026-11-23T14:10:00Z");
+    await updateStatusByCallSid(db, callSid, "COMPLETED", { callEndTime: endTime });
+    expect(
+      await updateStatusByCallSid(db, callSid, "FAILED", {
+        failureReason: "conversation_failed",
+        failureDetail: "late",
+        callEndTime: new Date("2026-11-23T15:00:00Z"),
+      }),
+    ).toBeNull();
+    const call = await getCallByCallSid(db, callSid);
+    expect(call).toMatchObject({ status: "COMPLETED", failureReason: null, failureDetail: null });
+    expect(call?.callEndTime?.toISOString()).toBe(endTime.toISOString());
   });
 });

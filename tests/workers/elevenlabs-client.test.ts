@@ -7,6 +7,7 @@ import {
   type OutboundCallResult,
   violationsSummary,
 } from "../../src/elevenlabs/client";
+import { readConversation } from "../../src/elevenlabs/post-call";
 import { signElevenLabsPayload, verifyElevenLabsSignature } from "../../src/elevenlabs/signature";
 
 const API_KEY = "sk_test_do_not_leak_1234567890";
@@ -127,16 +128,16 @@ describe("placeOutboundCall", () => {
       toNumber: PHONE,
       dynamicVariables: {},
     });
-    expect(result).toMatchObject({ ok: false, code: "elevenlabs_http_error", httpStatus: 503 });
+    expect(result).toMatchObject({ ok: false, code: "elevenlabs_server_error", httpStatus: 503 });
     // Never retried, also on a 5xx: a retry could dial the driver twice.
     expect(sent).toHaveLength(1);
   });
 
-  it("maps HTTP 500 to elevenlabs_http_error with the status", async () => {
+  it("maps HTTP 500 to elevenlabs_server_error (it may have rung) with the status", async () => {
     const result = await placeWith(async () => json(500, { detail: "Internal server error" }));
     expect(result).toEqual({
       ok: false,
-      code: "elevenlabs_http_error",
+      code: "elevenlabs_server_error",
       httpStatus: 500,
       reason: expect.stringContaining("HTTP 500: Internal server error"),
     });
@@ -159,13 +160,29 @@ describe("placeOutboundCall", () => {
     expectNoSecrets(result);
   });
 
-  it("maps a non-JSON error body to elevenlabs_http_error without echoing the body", async () => {
+  it("maps a non-JSON error body to elevenlabs_server_error without echoing the body", async () => {
     const result = await placeWith(
       async () => new Response("<html>bad gateway</html>", { status: 502 }),
     );
-    expect(result).toMatchObject({ ok: false, code: "elevenlabs_http_error", httpStatus: 502 });
+    expect(result).toMatchObject({ ok: false, code: "elevenlabs_server_error", httpStatus: 502 });
     if (result.ok) throw new Error("expected a failure");
     expect(result.reason).not.toContain("<html>");
+  });
+
+  it("maps 429, and a success:false about concurrency, to elevenlabs_at_capacity", async () => {
+    const tooMany = await placeWith(async () =>
+      json(429, { detail: { status: "too_many_concurrent_requests", message: "Too many" } }),
+    );
+    expect(tooMany).toMatchObject({ ok: false, code: "elevenlabs_at_capacity", httpStatus: 429 });
+    const refused = await placeWith(async () =>
+      json(200, {
+        success: false,
+        message: "Concurrency limit reached for your plan",
+        conversation_id: null,
+        callSid: null,
+      }),
+    );
+    expect(refused).toMatchObject({ ok: false, code: "elevenlabs_at_capacity", httpStatus: 200 });
   });
 
   it("maps success:false to elevenlabs_rejected with ElevenLabs' message", async () => {
@@ -251,7 +268,7 @@ const CONVERSATION = {
 };
 
 describe("getConversation", () => {
-  it("GETs the conversation (id URL-encoded) and maps ElevenLabs' shape", async () => {
+  it("GETs the conversation (id URL-encoded) and gives its status and ElevenLabs' whole body", async () => {
     const { fetchImpl, sent } = fakeFetch(async () => json(200, CONVERSATION));
     const details = await client(fetchImpl).getConversation("conv/with space");
     expect(sent[0]?.url).toBe(
@@ -259,19 +276,32 @@ describe("getConversation", () => {
     );
     expect(sent[0]?.method).toBe("GET");
     expect(sent[0]?.headers.get("xi-api-key")).toBe(API_KEY);
-    expect(details).toEqual({
-      conversation_id: "conv/with space",
-      status: "done",
-      transcript: [
-        { role: "agent", message: "Hi Ana", time_in_call_secs: 0 },
-        { role: "user", message: "Hello", time_in_call_secs: 3 },
-      ],
-      metadata: {
-        start_time_unix_secs: 1_763_900_000,
-        call_duration_secs: 42,
-        termination_reason: "end_call tool was called.",
+    // The body as ElevenLabs sent it: the reconciler reads it as a webhook's `data`.
+    expect(details).toEqual({ status: "done", data: CONVERSATION });
+    const reading = readConversation(details?.data);
+    expect(reading).toMatchObject({
+      kind: "finish",
+      reference: { callSid: "EL_42_1763900000", conversationId: "conv/with space" },
+      report: {
+        kind: "conversation",
+        startTimeUnixSecs: 1_763_900_000,
+        durationSecs: 42,
+        // The tool call's turn (message null) is not a spoken turn.
+        transcript: [
+          {
+            role: "agent",
+            message: "Hi Ana",
+            time_in_call_secs: 0,
+            timestamp: "2025-11-23T12:13:20.000Z",
+          },
+          {
+            role: "user",
+            message: "Hello",
+            time_in_call_secs: 3,
+            timestamp: "2025-11-23T12:13:23.000Z",
+          },
+        ],
       },
-      dynamic_variables: { call_sid: "EL_42_1763900000" },
     });
   });
 

@@ -28,16 +28,49 @@ const TURNS: Turn[] = [
 
 async function callState(call: TestCall) {
   const [row] = (await testSql.query(
-    "SELECT status, call_end_time, failure_reason, conversation_id, updated_at FROM calls WHERE id = $1",
+    `SELECT status, call_end_time, failure_reason, failure_detail, conversation_id, final_transcript,
+            last_sequence_number, updated_at
+     FROM calls WHERE id = $1`,
     [call.id],
   )) as {
     status: string;
     call_end_time: Date | null;
     failure_reason: string | null;
+    failure_detail: string | null;
     conversation_id: string | null;
+    final_transcript: unknown;
+    last_sequence_number: number;
     updated_at: Date;
   }[];
   return row;
+}
+
+interface TranscriptEntry {
+  sequence_number: number;
+  speaker: string;
+  message: string;
+  timestamp: string;
+}
+
+/** The transcript GET /calls/{call_sid} answers with. */
+async function readTranscript(call: TestCall): Promise<TranscriptEntry[]> {
+  const response = await callWorker(
+    new Request(`http://driver-calls.test/calls/${call.callSid}`, {
+      headers: { authorization: `Bearer ${TEST_SECRETS.API_TOKEN}` },
+    }),
+  );
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { transcript: TranscriptEntry[] }).transcript;
+}
+
+/** What GET /calls/{call_sid} must answer for `turns`, numbered 1..N in this order. */
+function finalTranscript(turns: Turn[]): TranscriptEntry[] {
+  return turns.map((turn, index) => ({
+    sequence_number: index + 1,
+    speaker: turn.role,
+    message: turn.message,
+    timestamp: new Date((START + turn.time_in_call_secs) * 1000).toISOString(),
+  }));
 }
 
 afterEach(() => vi.restoreAllMocks());
@@ -242,13 +275,18 @@ describe("post_call_transcription", () => {
       status: "COMPLETED",
       conversation_id: conversationId,
     });
-    expect(await transcriptRows(conversationId)).toHaveLength(2);
+    expect(await readTranscript(call)).toEqual(finalTranscript(TURNS.slice(0, 2)));
+    // The report's turns are not live rows: call_transcriptions holds none for this call.
+    expect(await transcriptRows(conversationId)).toHaveLength(0);
   });
 
-  it("appends the turns the live webhook missed: 2 of 5 stored ends with 5, numbered 1..5", async () => {
+  it("shows ElevenLabs' final 5 turns numbered 1..5 when the live webhook stored 2, and keeps those 2 rows as they were", async () => {
     const call = await insertTestCall();
     await deliverLive(call, TURNS[0] as Turn);
     await deliverLive(call, TURNS[2] as Turn);
+    const liveBefore = await transcriptRows(call.conversationId ?? "");
+    // Before the report: the live rows, in the order they arrived.
+    expect(await readTranscript(call)).toEqual(finalTranscript([TURNS[0], TURNS[2]] as Turn[]));
     const event = transcriptionEvent({
       conversationId: call.conversationId ?? "",
       callSid: call.callSid,
@@ -256,22 +294,14 @@ describe("post_call_transcription", () => {
       transcript: TURNS,
     });
     expect((await post(await signedPostCall(event))).status).toBe(200);
-    const rows = await transcriptRows(call.conversationId ?? "");
-    expect(rows.map((row) => row.sequence_number)).toEqual([1, 2, 3, 4, 5]);
-    // Stored ones first (as they were), then the missing ones in transcript order.
-    expect(rows.map((row) => row.message)).toEqual(
-      [TURNS[0], TURNS[2], TURNS[1], TURNS[3], TURNS[4]].map((t) => t?.message),
-    );
-    expect(new Date(rows[2]?.timestamp ?? 0).toISOString()).toBe(
-      new Date((START + 3) * 1000).toISOString(),
-    );
-    const [counter] = await testSql.query("SELECT last_sequence_number FROM calls WHERE id = $1", [
-      call.id,
-    ]);
-    expect(counter).toEqual({ last_sequence_number: 5 });
+    // The reader gets ElevenLabs' order (1, 2, 3, 4, 5), not the live order (1, 3).
+    expect(await readTranscript(call)).toEqual(finalTranscript(TURNS));
+    // The live rows are neither renumbered nor completed: exactly the 2 that arrived.
+    expect(await transcriptRows(call.conversationId ?? "")).toEqual(liveBefore);
+    expect((await callState(call))?.last_sequence_number).toBe(2);
   });
 
-  it("matches repeated words occurrence by occurrence", async () => {
+  it("shows a repeated word as often as ElevenLabs' final transcript has it", async () => {
     const call = await insertTestCall();
     const turns: Turn[] = [
       { role: "user", message: "OK.", time_in_call_secs: 1 },
@@ -285,8 +315,9 @@ describe("post_call_transcription", () => {
       startTimeUnixSecs: START,
       transcript: turns,
     });
-    await post(await signedPostCall(event));
-    expect(await transcriptRows(call.conversationId ?? "")).toHaveLength(3);
+    expect((await post(await signedPostCall(event))).status).toBe(200);
+    expect(await readTranscript(call)).toEqual(finalTranscript(turns));
+    expect(await transcriptRows(call.conversationId ?? "")).toHaveLength(1);
   });
 
   it("changes nothing when the same event is delivered again", async () => {
@@ -307,7 +338,7 @@ describe("post_call_transcription", () => {
     expect(await transcriptRows(call.conversationId ?? "")).toEqual(rowsBefore);
   });
 
-  it("still stores a late live utterance after COMPLETED, and the status stays COMPLETED", async () => {
+  it("still stores a late live utterance after COMPLETED, numbered after the live rows; the status and the transcript shown stay as the report left them", async () => {
     const call = await insertTestCall();
     const event = transcriptionEvent({
       conversationId: call.conversationId ?? "",
@@ -315,25 +346,57 @@ describe("post_call_transcription", () => {
       startTimeUnixSecs: START,
       transcript: TURNS.slice(0, 2),
     });
+    await deliverLive(call, TURNS[0] as Turn);
+    await deliverLive(call, TURNS[1] as Turn);
     await post(await signedPostCall(event));
     await deliverLive(call, { role: "agent", message: "One more thing.", time_in_call_secs: 30 });
     expect((await callState(call))?.status).toBe("COMPLETED");
-    expect(
-      (await transcriptRows(call.conversationId ?? "")).map((row) => row.sequence_number),
-    ).toEqual([1, 2, 3]);
+    // Stored, numbered after the live rows before it...
+    const rows = await transcriptRows(call.conversationId ?? "");
+    expect(rows.map((row) => [row.sequence_number, row.message])).toEqual([
+      [1, TURNS[0]?.message],
+      [2, TURNS[1]?.message],
+      [3, "One more thing."],
+    ]);
+    // ...but the reader keeps getting ElevenLabs' final transcript.
+    expect(await readTranscript(call)).toEqual(finalTranscript(TURNS.slice(0, 2)));
   });
 
-  it("never reopens a FAILED call, and does not complete it", async () => {
-    const call = await insertTestCall({ status: "FAILED" });
-    const event = transcriptionEvent({
-      conversationId: call.conversationId ?? "",
-      callSid: call.callSid,
-      startTimeUnixSecs: START,
-      transcript: [],
-    });
-    await post(await signedPostCall(event));
-    expect((await callState(call))?.status).toBe("FAILED");
-  });
+  // Failures that prove nothing rang; a row written before migration 0007 holds
+  // "code: sentence" in failure_reason.
+  it.each([
+    "elevenlabs_http_error",
+    "elevenlabs_rejected",
+    "elevenlabs_at_capacity",
+    "do_not_call",
+    "at_capacity",
+    "elevenlabs_http_error: ElevenLabs answered HTTP 422: invalid phone number (call to ***0042).",
+  ])(
+    "never reopens or completes a call FAILED %s (nothing rang): 200 unchanged",
+    async (reason) => {
+      const call = await insertTestCall({ status: "FAILED" });
+      await testSql.query("UPDATE calls SET failure_reason = $2 WHERE id = $1", [call.id, reason]);
+      const before = await callState(call);
+      const event = transcriptionEvent({
+        conversationId: call.conversationId ?? "",
+        callSid: call.callSid,
+        startTimeUnixSecs: START,
+        transcript: TURNS,
+      });
+      expect(await post(await signedPostCall(event))).toEqual({
+        status: 200,
+        body: { status: "unchanged" },
+      });
+      expect(await callState(call)).toEqual(before);
+      expect(before).toMatchObject({
+        status: "FAILED",
+        failure_reason: reason,
+        call_end_time: null,
+        final_transcript: null,
+      });
+      expect(await readTranscript(call)).toEqual([]);
+    },
+  );
 
   it("answers 200 ignored for an unknown call and writes nothing", async () => {
     const conversationId = `conv_unknown_${crypto.randomUUID()}`;

@@ -65,30 +65,60 @@ async function insertCall(options: {
 
 async function call(callSid: string) {
   const [row] = (await testSql.query(
-    "SELECT status, failure_reason, conversation_id, call_end_time FROM calls WHERE call_sid = $1",
+    `SELECT status, failure_reason, failure_detail, conversation_id, call_end_time, final_transcript,
+            reconcile_checks, last_reconciled_at, reconcile_failing_since
+     FROM calls WHERE call_sid = $1`,
     [callSid],
   )) as {
     status: string;
     failure_reason: string | null;
+    failure_detail: string | null;
     conversation_id: string | null;
     call_end_time: Date | null;
+    final_transcript: unknown;
+    reconcile_checks: number;
+    last_reconciled_at: Date | null;
+    reconcile_failing_since: Date | null;
   }[];
   return row;
 }
 
-function doneConversation(conversationId: string, callSid: string): ConversationDetails {
+const iso = (value: Date | string | null | undefined) =>
+  value === null || value === undefined ? null : new Date(value).toISOString();
+
+const STARTED_SECS = Math.floor(minutesAgo(40).getTime() / 1000);
+
+/** GET /v1/convai/conversations/{id} as the client gives it: the status and ElevenLabs' body. */
+function conversation(
+  conversationId: string,
+  callSid: string,
+  status = "done",
+  metadata: Record<string, unknown> = {},
+): ConversationDetails {
   return {
-    conversation_id: conversationId,
-    status: "done",
-    transcript: [
-      { role: "agent", message: "Hello from the reconciler test.", time_in_call_secs: 0 },
-      { role: "user", message: "Hello.", time_in_call_secs: 2 },
-    ],
-    metadata: {
-      start_time_unix_secs: Math.floor(minutesAgo(40).getTime() / 1000),
-      call_duration_secs: 90,
+    status,
+    data: {
+      agent_id: "agent_test",
+      conversation_id: conversationId,
+      status,
+      transcript: [
+        { role: "agent", message: "Hello from the reconciler test.", time_in_call_secs: 0 },
+        {
+          role: "agent",
+          message: null,
+          time_in_call_secs: 1,
+          tool_calls: [{ tool_name: "save_notes" }],
+        },
+        { role: "user", message: "Hello.", time_in_call_secs: 2 },
+      ],
+      metadata: {
+        start_time_unix_secs: STARTED_SECS,
+        call_duration_secs: 90,
+        termination_reason: "Call ended by remote party",
+        ...metadata,
+      },
+      conversation_initiation_client_data: { dynamic_variables: { call_sid: callSid } },
     },
-    dynamic_variables: { call_sid: callSid },
   };
 }
 
@@ -108,26 +138,34 @@ describe("the reconciler (scheduled)", () => {
     const conversationId = `conv_rec_${crypto.randomUUID()}`;
     const callSid = await insertCall({ createdAt: minutesAgo(31), conversationId });
     const fake = new FakeElevenLabs();
-    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    fake.conversations.set(conversationId, conversation(conversationId, callSid));
     await runReconciler(fake);
     const row = await call(callSid);
     expect(row?.status).toBe("COMPLETED");
-    expect(new Date(row?.call_end_time ?? 0).getTime()).toBe(
-      Math.floor(minutesAgo(40).getTime() / 1000) * 1000 + 90_000,
-    );
-    expect(
-      (await transcriptRows(conversationId)).map((t) => [t.sequence_number, t.message]),
-    ).toEqual([
-      [1, "Hello from the reconciler test."],
-      [2, "Hello."],
+    expect(new Date(row?.call_end_time ?? 0).getTime()).toBe(STARTED_SECS * 1000 + 90_000);
+    // ElevenLabs' final transcript, read as the post-call webhook reads it: spoken turns only.
+    expect(row?.final_transcript).toEqual([
+      {
+        role: "agent",
+        message: "Hello from the reconciler test.",
+        time_in_call_secs: 0,
+        timestamp: new Date(STARTED_SECS * 1000).toISOString(),
+      },
+      {
+        role: "user",
+        message: "Hello.",
+        time_in_call_secs: 2,
+        timestamp: new Date((STARTED_SECS + 2) * 1000).toISOString(),
+      },
     ]);
+    expect(await transcriptRows(conversationId)).toHaveLength(0);
   });
 
   it("leaves a call younger than 30 minutes alone, and does not even ask ElevenLabs", async () => {
     const conversationId = `conv_rec_${crypto.randomUUID()}`;
     const callSid = await insertCall({ createdAt: minutesAgo(29), conversationId });
     const fake = new FakeElevenLabs();
-    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    fake.conversations.set(conversationId, conversation(conversationId, callSid));
     await runReconciler(fake);
     expect((await call(callSid))?.status).toBe("IN_PROGRESS");
     expect(fake.asked).not.toContain(conversationId);
@@ -139,9 +177,17 @@ describe("the reconciler (scheduled)", () => {
     const fake = new FakeElevenLabs();
     fake.conversations.set(conversationId, "down");
     await runReconciler(fake);
-    expect(await call(callSid)).toMatchObject({ status: "IN_PROGRESS", failure_reason: null });
+    const left = await call(callSid);
+    expect(left).toMatchObject({
+      status: "IN_PROGRESS",
+      failure_reason: null,
+      reconcile_checks: 1,
+    });
+    // The failed lookup is recorded: it counts toward giving up after 24 hours.
+    expect(iso(left?.last_reconciled_at)).toBe(NOW.toISOString());
+    expect(iso(left?.reconcile_failing_since)).toBe(NOW.toISOString());
     expect(fake.asked).toContain(conversationId);
-    fake.conversations.set(conversationId, doneConversation(conversationId, callSid));
+    fake.conversations.set(conversationId, conversation(conversationId, callSid));
     await runReconciler(fake);
     expect((await call(callSid))?.status).toBe("COMPLETED");
   });
@@ -150,12 +196,13 @@ describe("the reconciler (scheduled)", () => {
     const conversationId = `conv_rec_${crypto.randomUUID()}`;
     const callSid = await insertCall({ createdAt: minutesAgo(35), conversationId });
     const fake = new FakeElevenLabs();
-    fake.conversations.set(conversationId, {
-      ...doneConversation(conversationId, callSid),
-      status: "in-progress",
-    });
+    fake.conversations.set(conversationId, conversation(conversationId, callSid, "in-progress"));
     await runReconciler(fake);
-    expect((await call(callSid))?.status).toBe("IN_PROGRESS");
+    const left = await call(callSid);
+    expect(left).toMatchObject({ status: "IN_PROGRESS", reconcile_checks: 1 });
+    // A lookup that answered: recorded, and not a failing one.
+    expect(iso(left?.last_reconciled_at)).toBe(NOW.toISOString());
+    expect(left?.reconcile_failing_since).toBeNull();
   });
 
   it("fails a call ElevenLabs reports as failed, or does not know", async () => {
@@ -166,16 +213,22 @@ describe("the reconciler (scheduled)", () => {
       conversationId: `conv_rec_${crypto.randomUUID()}`,
     });
     const fake = new FakeElevenLabs();
-    fake.conversations.set(failedId, {
-      ...doneConversation(failedId, failed),
-      status: "failed",
-      metadata: { start_time_unix_secs: 0, call_duration_secs: 0, termination_reason: "no-answer" },
-    });
+    fake.conversations.set(
+      failedId,
+      conversation(failedId, failed, "failed", { termination_reason: "no-answer" }),
+    );
     await runReconciler(fake);
-    expect(await call(failed)).toMatchObject({ status: "FAILED", failure_reason: "no-answer" });
+    // A short code; ElevenLabs' termination reason is in the sentence.
+    expect(await call(failed)).toMatchObject({
+      status: "FAILED",
+      failure_reason: "conversation_failed",
+      failure_detail: expect.stringContaining("no-answer"),
+      final_transcript: null,
+    });
     expect(await call(unknown)).toMatchObject({
       status: "FAILED",
       failure_reason: "conversation_not_found",
+      failure_detail: expect.stringContaining("404"),
     });
   });
 
