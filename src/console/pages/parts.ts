@@ -1,9 +1,10 @@
 // Small pieces shared by the pages: times, status badges, the bars (SVG, so their widths
 // are attributes and need no inline style under the CSP; each has a text equivalent),
 // a table box that scrolls on its own on a phone.
-import type { Child } from "hono/jsx";
+import { html } from "hono/html";
 import { formatLocal } from "../../calling-rules/time-zone";
 import type { CampaignView } from "../../campaigns/schemas";
+import type { Html } from "./layout";
 
 /** "2026-11-23 22:13 UTC" (or with seconds) from an ISO instant; "—" for none. */
 export function formatUtc(iso: string | null | undefined, withSeconds = false): string {
@@ -24,11 +25,11 @@ export function formatDriverLocal(iso: string | null, timeZone: string): string 
   }
 }
 
-export function StatusBadge(props: { status: string }) {
-  return <span class={`status status-${props.status}`}>{props.status}</span>;
+export function statusBadge(status: string): Html {
+  return html`<span class="status status-${status}">${status}</span>`;
 }
 
-/** What a QUEUED target waits for, in words. */
+/** What a QUEUED target waits for, in words (the targets table). */
 export const WAITING_FOR_TEXT: Readonly<Record<string, string>> = {
   start_at: "the campaign's start",
   calling_window: "its calling window",
@@ -77,48 +78,34 @@ export function countsText(counts: CampaignView["counts"]): string {
   return `${parts.join(", ")}, of ${counts.total} drivers`;
 }
 
+function bar(className: string, height: number, label: string, rects: Html[]): Html {
+  return html`<svg class="${className}" viewBox="0 0 ${BAR_UNITS} 10" preserveAspectRatio="none" width="100%" height="${height}" role="img" aria-label="${label}">${rects}</svg>`;
+}
+
 /** One stacked bar of a campaign's targets by status; its label reads the numbers out. */
-export function StackedBar(props: { counts: CampaignView["counts"] }) {
-  const values = SEGMENTS.map(([key]) => props.counts[key]);
-  const sizes = widths(values, props.counts.total);
-  let x = 0;
-  return (
-    <svg
-      class="bar"
-      viewBox={`0 0 ${BAR_UNITS} 10`}
-      preserveAspectRatio="none"
-      width="100%"
-      height="16"
-      role="img"
-      aria-label={countsText(props.counts)}
-    >
-      {SEGMENTS.map(([key], index) => {
-        const width = sizes[index] ?? 0;
-        const rect =
-          width > 0 ? <rect class={`seg-${key}`} x={x} y={0} width={width} height={10} /> : null;
-        x += width;
-        return rect;
-      })}
-    </svg>
+export function stackedBar(counts: CampaignView["counts"]): Html {
+  const sizes = widths(
+    SEGMENTS.map(([key]) => counts[key]),
+    counts.total,
   );
+  let x = 0;
+  const rects = SEGMENTS.flatMap(([key], index) => {
+    const width = sizes[index] ?? 0;
+    const rect = html`<rect class="seg-${key}" x="${x}" y="0" width="${width}" height="10"/>`;
+    x += width;
+    return width > 0 ? [rect] : [];
+  });
+  return bar("bar", 16, countsText(counts), rects);
 }
 
 /** The bar's legend: every status with its number, as text. */
-export function BarLegend(props: { counts: CampaignView["counts"] }) {
-  return (
-    <ul class="legend">
-      {SEGMENTS.map(([key, label]) => (
-        <li>
-          <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true" focusable="false">
-            <rect class={`seg-${key}`} width={10} height={10} />
-          </svg>
-          <span>
-            {label}: <strong>{props.counts[key]}</strong>
-          </span>
-        </li>
-      ))}
-    </ul>
-  );
+export function barLegend(counts: CampaignView["counts"]): Html {
+  return html`<ul class="legend">
+    ${SEGMENTS.map(
+      ([key, label]) =>
+        html`<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true" focusable="false"><rect class="seg-${key}" width="10" height="10"/></svg><span>${label}: <strong>${counts[key]}</strong></span></li>`,
+    )}
+  </ul>`;
 }
 
 export function finishedOf(counts: CampaignView["counts"]): number {
@@ -126,33 +113,21 @@ export function finishedOf(counts: CampaignView["counts"]): number {
 }
 
 /** A small progress bar: finished targets of total, with the numbers beside it. */
-export function ProgressBar(props: { counts: CampaignView["counts"] }) {
-  const finished = finishedOf(props.counts);
-  const [done = 0] = widths([finished, props.counts.total - finished], props.counts.total);
-  const label = `${finished} of ${props.counts.total} finished`;
-  return (
-    <span class="progress-cell">
-      <svg
-        class="bar bar-small"
-        viewBox={`0 0 ${BAR_UNITS} 10`}
-        preserveAspectRatio="none"
-        width="100%"
-        height="12"
-        role="img"
-        aria-label={label}
-      >
-        {done > 0 ? <rect class="seg-finished" x={0} y={0} width={done} height={10} /> : null}
-      </svg>
-      <span aria-hidden="true">{label}</span>
-    </span>
-  );
+export function progressBar(counts: CampaignView["counts"]): Html {
+  const finished = finishedOf(counts);
+  const [done = 0] = widths([finished, counts.total - finished], counts.total);
+  const label = `${finished} of ${counts.total} finished`;
+  const rect =
+    done > 0 ? [html`<rect class="seg-finished" x="0" y="0" width="${done}" height="10"/>`] : [];
+  return html`<span class="progress-cell">${bar("bar bar-small", 12, label, rect)}<span aria-hidden="true">${label}</span></span>`;
 }
 
 /** A table that scrolls inside its own box on a narrow screen (keyboard-reachable). */
-export function TableBox(props: { labelledBy: string; children?: Child }) {
-  return (
-    <div class="table-box" role="region" aria-labelledby={props.labelledBy} tabindex={0}>
-      {props.children}
-    </div>
-  );
+export function tableBox(labelledBy: string, table: Html): Html {
+  return html`<div class="table-box" role="region" aria-labelledby="${labelledBy}" tabindex="0">${table}</div>`;
+}
+
+/** An optional link: `<p><a href>text</a></p>` or nothing. */
+export function linkLine(link: { href: string; text: string } | undefined): Html | string {
+  return link ? html`<p><a href="${link.href}">${link.text}</a></p>` : "";
 }
