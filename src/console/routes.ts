@@ -553,13 +553,14 @@ consoleRoutes.post("/do-not-call/remove", limit(FORM_LIMIT_BYTES), async (c) => 
   return c.redirect(`/console/do-not-call?removed=${encodeURIComponent(phoneNumber)}`, 303);
 });
 
-consoleRoutes.all("*", (c) =>
-  renderMessage(c, 404, {
+consoleRoutes.all("*", (c) => {
+  if (c.req.path === "/console/" && c.req.method === "GET") return c.redirect("/console", 303);
+  return renderMessage(c, 404, {
     title: "Not found",
     message: `There is no console page at ${c.req.path}.`,
     link: { href: "/console", text: "Campaigns" },
-  }),
-);
+  });
+});
 
 consoleRoutes.onError((error, c) => {
   const ctx = c as Context<AppEnv>;
