@@ -86,7 +86,19 @@ export async function runIdempotently(
       WHERE scope = ${scope} AND key = ${key} AND NOT EXISTS (SELECT 1 FROM taken)
     `),
   );
-  const row = rows[0];
+  // A request racing ours with the same key inserted it after our statement's snapshot was
+  // taken: our INSERT waited for it and skipped, and the SELECT's snapshot cannot see it.
+  // A second statement (a fresh snapshot) can.
+  const row =
+    rows[0] ??
+    (
+      await withDbRetry(() =>
+        db.execute<KeyRow>(sql`
+          SELECT false AS mine, request_hash, state, response_status, response_body, response_headers
+          FROM idempotency_keys WHERE scope = ${scope} AND key = ${key}
+        `),
+      )
+    ).rows[0];
   if (!row) throw new Error("idempotency key neither taken nor found");
   if (!row.mine) {
     if (row.request_hash !== requestHash) {
