@@ -12,7 +12,7 @@ export default defineConfig({
         // Neon driver and the local Neon HTTP endpoint. Migrations applied in globalSetup.
         plugins: [
           cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
+            wrangler: { configPath: "./wrangler.toml", environment: "test" },
             miniflare: {
               bindings: {
                 DATABASE_URL: inject("databaseUrl"),
