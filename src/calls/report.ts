@@ -1,6 +1,6 @@
 // What ElevenLabs reports at the end of a call, in the service's own terms. The post-call
 // webhook and the reconciler (which asks ElevenLabs when the webhook was lost) both turn
-// what they receive into a CallReport, and src/calls/finish-call.ts applies it: one code
+// what they receive into a CallReport, and applyCallReport (src/calls/repository.ts) applies it: one code
 // path, whichever way the report came.
 import type { FinalTranscriptTurn } from "../db/schema";
 
