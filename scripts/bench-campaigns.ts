@@ -7,20 +7,10 @@
 //   3. Exporting a 10,000-driver campaign as CSV: time and bytes per second.
 // It starts its own stack on free ports and stops it; it prints a table and nothing else
 // is kept.
-import { rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { bundleWorker, startWranglerDev } from "./bench/wrangler.ts";
-import { startElevenLabsSimulator } from "./lib/elevenlabs-simulator.ts";
-import { freePort, startPostgres } from "./lib/embedded-postgres.ts";
-import { applyMigrations } from "./lib/migrations.ts";
-import { startNeonHttpEndpoint } from "./lib/neon-http-endpoint.ts";
+import { BENCH_API_TOKEN as API_TOKEN, type BenchStack, startBenchStack } from "./bench/stack.ts";
+import type { RunningSimulator } from "./lib/elevenlabs-simulator.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const API_TOKEN = "bench-api-token";
-const WEBHOOK_TOKEN = "bench-webhook-token";
-const WEBHOOK_SECRET = "bench-webhook-secret";
 const DRIVERS = 1_000;
 const CAP = 50;
 /** BENCH_CALL_SECONDS overrides: the handover per freed slot is a fixed cost, so longer
@@ -30,7 +20,6 @@ const BIG_CAMPAIGN = 10_000;
 const CREATE_RUNS = 5;
 
 const log = (line: string) => console.log(`[bench:campaigns] ${line}`);
-const stops: (() => Promise<void>)[] = [];
 
 function driver(id: number) {
   return {
@@ -62,62 +51,32 @@ async function post(url: string, body: unknown) {
 }
 
 async function main() {
-  const workDir = resolve(ROOT, `.data/bench-campaigns-${process.pid}`);
-  stops.push(async () => rmSync(workDir, { recursive: true, force: true }));
-  const postgres = await startPostgres({
-    dataDir: join(workDir, "postgres"),
-    port: await freePort(),
-    persistent: false,
-    quiet: true,
-  });
-  stops.unshift(() => postgres.stop());
-  await postgres.createDatabase("bench");
-  const adminUrl = postgres.urlFor("bench");
-  await applyMigrations(adminUrl);
-  const endpoint = await startNeonHttpEndpoint({});
-  stops.unshift(() => endpoint.stop());
   const scope = "campaigns";
-  const databaseUrl = `${adminUrl}?scope=${scope}`;
-
-  const port = await freePort();
-  const simulator = await startElevenLabsSimulator({
-    port: await freePort(),
-    webhookBaseUrl: `http://127.0.0.1:${port}`,
-    transcriptionToken: WEBHOOK_TOKEN,
-    webhookSecret: WEBHOOK_SECRET,
-    maxLiveCalls: CAP,
-    callSeconds: CALL_SECONDS,
-    // Dispatch alone: the live transcription webhooks (3 a call) are measured by
-    // `npm run bench`'s webhook figures; here they would only measure this machine's CPU.
-    liveUtterances: false,
-  });
-  stops.unshift(() => simulator.stop());
-
-  const bundle = await bundleWorker("src/index.ts", join(workDir, "bundle"));
-  const worker = await startWranglerDev({
-    bundle,
-    port,
-    inspectorPort: await freePort(),
-    persistTo: join(workDir, "wrangler-state"),
-    vars: {
-      DATABASE_URL: databaseUrl,
-      NEON_HTTP_ENDPOINT: endpoint.url,
-      API_TOKEN,
-      TRANSCRIPTION_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-      ELEVENLABS_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      ELEVENLABS_API_KEY: "simulator-key",
-      ELEVENLABS_API_BASE_URL: simulator.url,
-      ELEVENLABS_AGENT_ID: "agent_bench",
-      ELEVENLABS_AGENT_PHONE_NUMBER_ID: "phnum_bench",
-      MAX_LIVE_CALLS: String(CAP),
-      CALL_CONCURRENCY: "5",
+  const stack = await startBenchStack({
+    name: "campaigns",
+    scope,
+    simulator: {
+      maxLiveCalls: CAP,
+      callSeconds: CALL_SECONDS,
+      // Dispatch alone: the live transcription webhooks (3 a call) are measured by
+      // `npm run bench`'s webhook figures; here they would only measure this machine's CPU.
+      liveUtterances: false,
     },
-    onSpawn: (stop) => stops.unshift(stop),
+    vars: { MAX_LIVE_CALLS: String(CAP), CALL_CONCURRENCY: "5" },
   });
+  try {
+    await measure(stack, scope);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function measure(stack: BenchStack, scope: string) {
+  const { endpoint, worker } = stack;
+  const simulator = stack.simulator as RunningSimulator;
   log(`Worker on ${worker.url}, simulator plan ${CAP}, calls of ${CALL_SECONDS} s`);
-  const db = new pg.Client({ connectionString: adminUrl });
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
   await db.connect();
-  stops.unshift(() => db.end());
 
   // 1. Dispatch.
   endpoint.control({ scope, reset: true });
@@ -235,21 +194,15 @@ async function main() {
   ];
   console.log("\n| measure | value | target | met |\n| --- | --- | --- | --- |");
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
+  await db.end();
   console.log(
     `\n(dials ${dials}, samples ${samples.length}, dispatch statements ${dispatchStatements}, transcription statements ${transcriptionStatements})`,
   );
 }
 
-async function stopAll() {
-  for (const stop of stops.splice(0)) await stop().catch(() => {});
-}
-
-main()
-  .then(stopAll)
-  .catch(async (error: unknown) => {
-    console.error(
-      `[bench:campaigns] failed: ${error instanceof Error ? error.stack : String(error)}`,
-    );
-    await stopAll();
-    process.exit(1);
-  });
+main().catch((error: unknown) => {
+  console.error(
+    `[bench:campaigns] failed: ${error instanceof Error ? error.stack : String(error)}`,
+  );
+  process.exit(1);
+});

@@ -6,16 +6,9 @@
 //      first page and 50 pages in, against a 100-driver campaign's page (a page must not
 //      grow with the campaign).
 // The campaigns start in 2031, so nobody is dialed. It prints a table; nothing is kept.
-import { rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { bundleWorker, startWranglerDev } from "./bench/wrangler.ts";
-import { freePort, startPostgres } from "./lib/embedded-postgres.ts";
-import { applyMigrations } from "./lib/migrations.ts";
-import { startNeonHttpEndpoint } from "./lib/neon-http-endpoint.ts";
+import { BENCH_API_TOKEN as API_TOKEN, startBenchStack } from "./bench/stack.ts";
+import type { WranglerDev } from "./bench/wrangler.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const API_TOKEN = "bench-api-token";
 const BIG = 10_000;
 const SMALL = 100;
 const PAGE_RUNS = 21;
@@ -24,7 +17,6 @@ const HEADER =
   "driver_id,phone_number,driver_name,time_zone,violation_code,violation_description,violation_occurred_at";
 
 const log = (line: string) => console.log(`[bench:console] ${line}`);
-const stops: (() => Promise<void>)[] = [];
 
 function csv(drivers: number): string {
   const rows = [HEADER];
@@ -48,39 +40,16 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 async function main() {
-  const workDir = resolve(ROOT, `.data/bench-console-${process.pid}`);
-  stops.push(async () => rmSync(workDir, { recursive: true, force: true }));
-  const postgres = await startPostgres({
-    dataDir: join(workDir, "postgres"),
-    port: await freePort(),
-    persistent: false,
-    quiet: true,
-  });
-  stops.unshift(() => postgres.stop());
-  await postgres.createDatabase("bench");
-  const databaseUrl = postgres.urlFor("bench");
-  await applyMigrations(databaseUrl);
-  const endpoint = await startNeonHttpEndpoint({});
-  stops.unshift(() => endpoint.stop());
-  const bundle = await bundleWorker("src/index.ts", join(workDir, "bundle"));
-  const worker = await startWranglerDev({
-    bundle,
-    port: await freePort(),
-    inspectorPort: await freePort(),
-    persistTo: join(workDir, "wrangler-state"),
-    vars: {
-      DATABASE_URL: databaseUrl,
-      NEON_HTTP_ENDPOINT: endpoint.url,
-      API_TOKEN,
-      TRANSCRIPTION_WEBHOOK_TOKEN: "bench-webhook-token",
-      ELEVENLABS_WEBHOOK_SECRET: "bench-webhook-secret",
-      ELEVENLABS_API_KEY: "unused",
-      ELEVENLABS_API_BASE_URL: "http://127.0.0.1:9",
-      ELEVENLABS_AGENT_ID: "agent_bench",
-      ELEVENLABS_AGENT_PHONE_NUMBER_ID: "phnum_bench",
-    },
-    onSpawn: (stop) => stops.unshift(stop),
-  });
+  // No simulator: the campaigns start in 2031, nobody is dialed.
+  const stack = await startBenchStack({ name: "console" });
+  try {
+    await measure(stack.worker);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function measure(worker: WranglerDev) {
   log(`Worker on ${worker.url}`);
   const origin = worker.url;
 
@@ -191,16 +160,7 @@ async function main() {
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 }
 
-async function stopAll() {
-  for (const stop of stops.splice(0)) await stop().catch(() => {});
-}
-
-main()
-  .then(stopAll)
-  .catch(async (error: unknown) => {
-    console.error(
-      `[bench:console] failed: ${error instanceof Error ? error.stack : String(error)}`,
-    );
-    await stopAll();
-    process.exit(1);
-  });
+main().catch((error: unknown) => {
+  console.error(`[bench:console] failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exit(1);
+});
