@@ -3,11 +3,12 @@
 // formatted as ISO 8601 UTC strings (to_char ... AT TIME ZONE 'UTC'), so the answer does
 // not depend on the session's TimeZone or on how the driver parses timestamptz.
 import { and, desc, eq, sql } from "drizzle-orm";
+import { z } from "zod";
 import type { Database } from "../db/client";
 import { ISO_MS, ISO_US, isoUtc } from "../db/iso";
 import { type RetryOptions, withDbRetry } from "../db/retry";
 import { type CallStatus, calls } from "../db/schema";
-import { AppError } from "../http/errors";
+import { cursorInstant, decodeCursor, encodeCursor } from "../http/cursor";
 
 export interface CallView {
   call_sid: string;
@@ -154,46 +155,7 @@ export interface ListCallsQuery {
 }
 
 /** A position in the (created_at DESC, id DESC) order: the last row of the previous page. */
-interface CursorPosition {
-  /** created_at exactly as Postgres holds it, with microseconds, in UTC. */
-  createdAt: string;
-  id: number;
-}
-
-const CURSOR_CREATED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const MAX_ID = 2_147_483_647;
-
-export function encodeCursor(position: CursorPosition): string {
-  const json = JSON.stringify({ c: position.createdAt, i: position.id });
-  return btoa(json).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-/** The position a cursor names, or null when it is not one this service handed out. */
-export function decodeCursor(cursor: string): CursorPosition | null {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch {
-    return null;
-  }
-  const { c, i } = (parsed ?? {}) as { c?: unknown; i?: unknown };
-  if (typeof c !== "string" || !CURSOR_CREATED_AT.test(c)) return null;
-  if (typeof i !== "number" || !Number.isInteger(i) || i < 1 || i > MAX_ID) return null;
-  // A well-shaped but impossible instant (month 13) would make Postgres fail the cast: a 500.
-  const milliseconds = `${c.slice(0, 23)}Z`;
-  const instant = new Date(milliseconds);
-  if (Number.isNaN(instant.getTime()) || instant.toISOString() !== milliseconds) return null;
-  return { createdAt: c, id: i };
-}
-
-function invalidCursor(): AppError {
-  return new AppError("invalid_request", "The request is invalid: check cursor.", {
-    details: [
-      { field: "cursor", message: "is not a cursor from a previous page; start again without it" },
-    ],
-  });
-}
+const callCursor = z.object({ c: cursorInstant, i: z.number().int().min(1).max(2_147_483_647) });
 
 /**
  * Calls newest first, by (created_at DESC, id DESC), with keyset pagination: a page starts
@@ -207,15 +169,14 @@ export async function listCalls(
   query: ListCallsQuery,
   retry?: RetryOptions,
 ): Promise<{ calls: CallView[]; nextCursor: string | null }> {
-  const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-  if (query.cursor !== undefined && after === null) throw invalidCursor();
+  const after = query.cursor === undefined ? null : decodeCursor(query.cursor, callCursor);
   const conditions = [
     query.status === undefined ? undefined : eq(calls.status, query.status),
     query.driverId === undefined ? undefined : eq(calls.driverId, query.driverId),
     query.callSuccessful === undefined ? undefined : eq(calls.callSuccessful, query.callSuccessful),
     after === null
       ? undefined
-      : sql`(${calls.createdAt}, ${calls.id}) < (${after.createdAt}::timestamptz, ${after.id}::integer)`,
+      : sql`(${calls.createdAt}, ${calls.id}) < (${after.c}::timestamptz, ${after.i}::integer)`,
   ];
   const rows = await withDbRetry(
     () =>
@@ -235,7 +196,7 @@ export async function listCalls(
   const last = page.at(-1);
   const nextCursor =
     rows.length > query.limit && last
-      ? encodeCursor({ createdAt: last.cursor_created_at, id: last.id })
+      ? encodeCursor({ c: last.cursor_created_at, i: last.id })
       : null;
   return {
     calls: page.map(({ id: _id, cursor_created_at: _cursor, ...call }) => call),

@@ -15,7 +15,7 @@ import type {
   WaitReason,
 } from "../db/schema";
 import { completeFinishedCampaigns, type Placement, placeTarget } from "../dispatch/targets";
-import { CURSOR_INSTANT, decodeCursor, encodeCursor } from "../http/cursor";
+import { cursorInstant, decodeCursor, encodeCursor } from "../http/cursor";
 import type { CampaignTargetView, CampaignView, CreateCampaignRequest } from "./schemas";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -199,7 +199,7 @@ export async function createCampaign(
   return { campaign, firstAttemptAt };
 }
 
-const campaignCursor = z.object({ c: z.string().regex(CURSOR_INSTANT), i: z.uuid() });
+const campaignCursor = z.object({ c: cursorInstant, i: z.uuid() });
 
 /** Campaigns newest first, keyset-paginated on (created_at, id). */
 export async function listCampaigns(

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Database } from "../db/client";
 import { ISO_US, isoUtc } from "../db/iso";
 import { withDbRetry } from "../db/retry";
-import { CURSOR_INSTANT, decodeCursor, encodeCursor } from "../http/cursor";
+import { cursorInstant, decodeCursor, encodeCursor } from "../http/cursor";
 
 export interface DoNotCallEntry {
   phone_number: string;
@@ -57,7 +57,7 @@ export async function removeFromDoNotCall(db: Database, phoneNumber: string): Pr
   return (result.rowCount ?? 0) > 0;
 }
 
-const entryCursor = z.object({ c: z.string().regex(CURSOR_INSTANT), p: z.string().max(20) });
+const entryCursor = z.object({ c: cursorInstant, p: z.string().max(20) });
 
 /** Newest first, keyset-paginated on (created_at, phone_number). */
 export async function listDoNotCall(

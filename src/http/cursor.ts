@@ -1,6 +1,6 @@
 // Opaque keyset cursors: base64url JSON of the last row's sort key. A cursor the service
 // did not hand out (or tampered with) is a 400 that names the field, never a 500.
-import type { z } from "zod";
+import { z } from "zod";
 import { AppError } from "./errors";
 
 export function encodeCursor(position: Record<string, string | number>): string {
@@ -29,6 +29,16 @@ export function decodeCursor<T>(cursor: string, shape: z.ZodType<T>): T {
   });
 }
 
-/** created_at with microseconds, as ISO_US formats it, and a real instant. */
-export const CURSOR_INSTANT =
-  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z$/;
+/**
+ * created_at exactly as Postgres holds it (microseconds, UTC, as ISO_US formats it), and a
+ * real instant: a well-shaped impossible one (February 30) would make Postgres fail the
+ * cast, a 500.
+ */
+export const cursorInstant = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+  .refine((value) => {
+    const milliseconds = `${value.slice(0, 23)}Z`;
+    const instant = new Date(milliseconds);
+    return !Number.isNaN(instant.getTime()) && instant.toISOString() === milliseconds;
+  });

@@ -286,6 +286,16 @@ describe("pages", () => {
     );
     expect(bad.status).toBe(400);
     expect(await fieldsOf(bad)).toEqual(["cursor"]);
+    // Well shaped, but February 30: refused as a cursor, not a 500 from Postgres' cast.
+    const impossible = btoa(
+      JSON.stringify({ c: "2026-02-30T10:00:00.000000Z", i: ids[0] }),
+    ).replaceAll("=", "");
+    const badDate = await labRequest(
+      lab,
+      operatorRequest("GET", `/campaigns?cursor=${impossible}`),
+    );
+    expect(badDate.status).toBe(400);
+    expect(await fieldsOf(badDate)).toEqual(["cursor"]);
   });
 });
 
