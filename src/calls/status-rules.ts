@@ -15,13 +15,6 @@
 // What follows a status change (the live-call slot is freed, a campaign target moves on)
 // is done by the database trigger of migration 0008, in the same transaction.
 import { type SQL, sql } from "drizzle-orm";
-import type { CallStatus } from "../db/schema";
-
-export const ALLOWED_MOVES: Readonly<Record<CallStatus, readonly CallStatus[]>> = {
-  IN_PROGRESS: ["COMPLETED", "FAILED"],
-  FAILED: ["COMPLETED"],
-  COMPLETED: [],
-};
 
 /**
  * Failure reasons after which ElevenLabs may have placed the call anyway. Such a call is
@@ -56,10 +49,6 @@ export const NOTHING_RANG = [
 ] as const;
 
 export type DialFailureReason = (typeof MAY_HAVE_RUNG)[number] | (typeof NOTHING_RANG)[number];
-
-export function canMove(from: CallStatus, to: CallStatus): boolean {
-  return ALLOWED_MOVES[from].includes(to);
-}
 
 /** The reason code of a failure_reason (rows before 0007 hold "code: sentence"). */
 export function failureCode(failureReason: string | null): string | null {
