@@ -48,7 +48,6 @@ export const NOTHING_RANG = [
   "at_capacity",
 ] as const;
 
-export type DialFailureReason = (typeof MAY_HAVE_RUNG)[number] | (typeof NOTHING_RANG)[number];
 
 /** The reason code of a failure_reason (rows before 0007 hold "code: sentence"). */
 export function failureCode(failureReason: string | null): string | null {
