@@ -48,7 +48,6 @@ export const NOTHING_RANG = [
   "at_capacity",
 ] as const;
 
-
 /** The reason code of a failure_reason (rows before 0007 hold "code: sentence"). */
 export function failureCode(failureReason: string | null): string | null {
   if (failureReason === null) return null;
