@@ -40,9 +40,16 @@ export type Bindings = { [K in keyof z.input<typeof envSchema>]?: string } & {
 /** What a dispatch queue message carries: a nudge, never a decision (see src/dispatch/). */
 export interface DispatchMessage {
   kind: "dispatch";
-  /** Why it was sent, for the logs only: the consumer re-reads the database. */
+  /**
+   * Why it was sent, for the logs: the consumer re-reads the database. One reason also
+   * asks for more: INBOX_WAKE_REASON, a post-call event was kept for a Call not known yet,
+   * so the consumer applies the inbox first (src/elevenlabs/inbox.ts).
+   */
   reason: string;
 }
+
+/** The reason of the message a kept post-call event sends (delayed a few seconds). */
+export const INBOX_WAKE_REASON = "post_call_event_kept";
 
 const parsedConfigs = new WeakMap<object, Config>();
 

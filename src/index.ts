@@ -1,6 +1,7 @@
 // The Worker entry point: the HTTP app; the dispatch queue's consumer; and the crons:
 //   * * * * *    the dispatcher's safety net (next openings, due targets a lost message
-//                left behind, finished campaigns) and expired idempotency keys
+//                left behind, finished campaigns), expired idempotency keys, and the
+//                post-call inbox (events whose call became known, events 24 hours old)
 //   */5 * * * *  the reconciler (calls whose post-call webhook never came)
 import { createApp, withDefaultDeps } from "./app";
 import type { AppDeps } from "./app-env";
@@ -9,7 +10,14 @@ import { createDatabase, type Database } from "./db/client";
 import { wakeDispatcher } from "./dispatch/queue";
 import { runDispatch } from "./dispatch/run";
 import type { ElevenLabsClient } from "./elevenlabs/client";
-import { type Bindings, type Config, type DispatchMessage, readConfig } from "./env";
+import { sweepInbox } from "./elevenlabs/inbox";
+import {
+  type Bindings,
+  type Config,
+  type DispatchMessage,
+  INBOX_WAKE_REASON,
+  readConfig,
+} from "./env";
 import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
 import { createLogger, describeError, type Logger } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
@@ -52,6 +60,7 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
       lanes: config.CALL_CONCURRENCY,
       transcriptionWebhookToken: config.TRANSCRIPTION_WEBHOOK_TOKEN,
       housekeeping,
+      queue: env.DISPATCH_QUEUE,
     });
     log.info("dispatch_run", { ...report });
     if (report.unfinished) {
@@ -75,6 +84,18 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
       const log = createLogger({ queue: batch.queue, messages: batch.messages.length });
       const background = backgroundDeps(env, log);
       if (!background) return;
+      if (batch.messages.some((message) => message.body?.reason === INBOX_WAKE_REASON)) {
+        // A post-call event was kept for a Call not known yet: apply it if the Call is
+        // known now, so the busy line it reports frees its slot before we dispatch.
+        const inbox = await sweepInbox(
+          { db: background.db, queue: env.DISPATCH_QUEUE, log, now: deps.clock.now() },
+          { applyOnly: true },
+        ).catch((error: unknown) => {
+          log.warn("post_call_inbox_not_applied", describeError(error));
+          return null;
+        });
+        if (inbox && inbox.applied > 0) log.info("post_call_inbox_swept", { ...inbox });
+      }
       // One run however many messages: each only says "there may be work".
       await dispatch(env, background, log, false);
     },
@@ -93,15 +114,25 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
             elevenLabs: background.elevenLabs,
             clock: deps.clock,
             log,
+            queue: env.DISPATCH_QUEUE,
           });
           log.info("reconciler_run", { ...report });
-          if (report.interrupted + report.gaveUp + report.completed + report.failed > 0) {
+          const freed =
+            report.interrupted + report.gaveUp + report.stale + report.completed + report.failed;
+          if (freed > 0) {
             await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "reconciler_freed_slots" });
           }
           return;
         }
         const expired = await deleteExpiredIdempotencyKeys(background.db);
         if (expired > 0) log.info("idempotency_keys_expired", { count: expired });
+        const inbox = await sweepInbox({
+          db: background.db,
+          queue: env.DISPATCH_QUEUE,
+          log,
+          now: deps.clock.now(),
+        });
+        if (inbox.applied + inbox.dropped > 0) log.info("post_call_inbox_swept", { ...inbox });
         await dispatch(env, background, log, true);
       };
       ctx.waitUntil(

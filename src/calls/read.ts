@@ -67,7 +67,9 @@ const parsedJson = <T>(value: T | string): T =>
  * the transcript is ElevenLabs' final one in its own order (numbered 1..N); before that,
  * the live webhook's turns in sequence_number order. The live rows are never mixed in
  * after the end: the live tool's message is written by the agent's model and may be worded
- * differently from the final transcript, so it would read as a second turn.
+ * differently from the final transcript, so it would read as a second turn. A final
+ * transcript that is empty (an agent may be set to leave it out) hides nothing: the live
+ * turns are served.
  */
 export async function getCallWithTranscript(
   db: Database,
@@ -91,7 +93,7 @@ export async function getCallWithTranscript(
           termination_reason: calls.terminationReason,
           transcript: sql<
             TranscriptEntry[] | string
-          >`CASE WHEN "calls"."final_transcript" IS NOT NULL
+          >`CASE WHEN jsonb_array_length(coalesce("calls"."final_transcript", '[]'::jsonb)) > 0
             THEN coalesce((
               SELECT json_agg(json_build_object(
                   'sequence_number', turn.ord,

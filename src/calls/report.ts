@@ -26,8 +26,8 @@ export type CallReport =
   | {
       /** The conversation happened (post_call_transcription, or a `done` conversation). */
       kind: "conversation";
-      startTimeUnixSecs: number;
-      durationSecs: number;
+      /** Start + duration as ElevenLabs reports them; when it did not, when we heard of it. */
+      endedAt: Date;
       /** ElevenLabs' final transcript, spoken turns only, in its order. */
       transcript: FinalTranscriptTurn[];
       analysis: CallAnalysis;

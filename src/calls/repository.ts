@@ -4,10 +4,10 @@
 // src/calls/status-rules.ts. What follows a status change (the live-call slot is freed, a
 // campaign target moves on) is the database trigger's job (migration 0008), in the same
 // transaction. Times are timestamptz in the database and UTC `Date`s here.
-import { eq, type SQL, sql } from "drizzle-orm";
+import { eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { type RetryOptions, sqlState, withDbRetry } from "../db/retry";
-import { type Call, type CallStatus, calls } from "../db/schema";
+import { type Call, type CallStatus, calls, postCallInbox } from "../db/schema";
 import type { CallReference, CallReport } from "./report";
 import { COMPLETABLE, FAILABLE } from "./status-rules";
 
@@ -61,20 +61,27 @@ export async function getCallByCallSid(
   return call ?? null;
 }
 
-/** ElevenLabs accepted the call: store its conversation_id (the status stays as it is). */
+/**
+ * ElevenLabs accepted the call: store its conversation_id (the status stays as it is).
+ * `eventsWaiting` says, from the same statement, whether post-call events for that
+ * conversation wait in the inbox (they outran the answer: src/elevenlabs/inbox.ts).
+ */
 export async function updateConversationId(
   db: Database,
   callSid: string,
   conversationId: string,
   retry?: RetryOptions,
-): Promise<Call | null> {
+): Promise<(Call & { eventsWaiting: boolean }) | null> {
   const [updated] = await withDbRetry(
     () =>
       db
         .update(calls)
         .set({ conversationId, updatedAt: sql`now()` })
         .where(eq(calls.callSid, callSid))
-        .returning(),
+        .returning({
+          ...getTableColumns(calls),
+          eventsWaiting: sql<boolean>`EXISTS (SELECT 1 FROM ${postCallInbox} WHERE ${postCallInbox.conversationId} = ${conversationId})`,
+        }),
     retry,
   );
   return updated ?? null;
@@ -198,7 +205,6 @@ function conversationStatement(
   reference: CallReference,
   report: Extract<CallReport, { kind: "conversation" }>,
 ): SQL {
-  const endTime = new Date((report.startTimeUnixSecs + report.durationSecs) * 1000);
   const { analysis } = report;
   const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
   return sql`
@@ -209,7 +215,7 @@ function conversationStatement(
         failure_reason = ${report.voicemail ? "voicemail" : null},
         failure_detail = ${report.voicemail ? "Answered by a voicemail system." : null},
         conversation_id = coalesce(calls.conversation_id, ${reference.conversationId}),
-        call_end_time = ${endTime.toISOString()}::timestamptz,
+        call_end_time = ${report.endedAt.toISOString()}::timestamptz,
         final_transcript = ${JSON.stringify(report.transcript)}::jsonb,
         call_successful = ${analysis.callSuccessful},
         transcript_summary = ${analysis.summary},

@@ -62,6 +62,7 @@ export const callRoutes = new OpenAPIHono<AppEnv>().openapi(batchRoute, async (c
       transcriptionWebhookToken: config.TRANSCRIPTION_WEBHOOK_TOKEN,
       clock: deps.clock,
       log,
+      queue: c.env?.DISPATCH_QUEUE,
     });
     // A failed dial freed its slot at once: a waiting campaign target may take it.
     if (result.summary.failed > 0) {

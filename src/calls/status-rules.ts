@@ -4,8 +4,10 @@
 //
 //   IN_PROGRESS -> COMPLETED   ElevenLabs reports the conversation (post-call webhook or
 //                              the reconciler asking ElevenLabs)
-//   IN_PROGRESS -> FAILED      the dial failed, ElevenLabs reports a failed initiation, the
-//                              reconciler gives up
+//   IN_PROGRESS -> FAILED      the dial failed, ElevenLabs reports a failed initiation or
+//                              a failed conversation (failedConversationEnding), the
+//                              conversation is stale (STALE_AFTER_HOURS), the reconciler
+//                              gives up
 //   FAILED      -> COMPLETED   only when the failure may have rung (MAY_HAVE_RUNG) and
 //                              ElevenLabs then reports the conversation: the driver was
 //                              reached, so the call must not read as a failure
@@ -26,6 +28,11 @@ import { type SQL, sql } from "drizzle-orm";
  * - elevenlabs_unreachable: the connection failed; we cannot tell whether before or after
  *   ElevenLabs read the request, so we assume the worst.
  * - initiation_interrupted: our Worker stopped between writing the row and hearing back.
+ * - conversation_stale: ElevenLabs accepted the call but still reports it unfinished
+ *   (initiated, in-progress, processing), or answers no lookup, STALE_AFTER_HOURS after it
+ *   started; the slot is freed, and a report that comes after all still completes it.
+ * - reconcile_gave_up: ElevenLabs accepted the call and then could not tell us how it
+ *   ended for 24 hours.
  */
 export const MAY_HAVE_RUNG = [
   "elevenlabs_timeout",
@@ -33,7 +40,36 @@ export const MAY_HAVE_RUNG = [
   "elevenlabs_bad_response",
   "elevenlabs_unreachable",
   "initiation_interrupted",
+  "conversation_stale",
+  "reconcile_gave_up",
 ] as const;
+
+/**
+ * A call that ElevenLabs accepted and still has not finished this long after it started is
+ * FAILED `conversation_stale`: no conversation lasts this long, and its live-call slot
+ * would otherwise be held for good (a conversation can stay `processing` for ever).
+ */
+export const STALE_AFTER_HOURS = 2;
+
+/**
+ * The failure reason of a conversation ElevenLabs reports `failed`, from its
+ * `metadata.phone_call.call_result` (answered | voicemail | busy | no_answer | failed in
+ * its SDK): the same reasons its call_initiation_failure webhook gives, so campaigns retry
+ * a busy line whichever way they hear of it. Anything else is final: conversation_failed.
+ */
+export function failedConversationEnding(callResult: unknown): string {
+  switch (callResult) {
+    case "busy":
+      return "busy";
+    case "no_answer":
+    case "no-answer":
+      return "no-answer";
+    case "voicemail":
+      return "voicemail";
+    default:
+      return "conversation_failed";
+  }
+}
 
 /**
  * Failure reasons that prove nothing rang: ElevenLabs refused the request (4xx or

@@ -283,5 +283,25 @@ export const idempotencyKeys = pgTable(
   ],
 );
 
+/**
+ * Post-call events whose Call is not known yet (migration 0010): applied as soon as a Call
+ * records the conversation_id, dropped after 24 hours (src/elevenlabs/inbox.ts).
+ */
+export const postCallInbox = pgTable(
+  "post_call_inbox",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    conversationId: text("conversation_id").notNull(),
+    eventType: text("event_type").notNull(),
+    /** The event's JSON text as it arrived. */
+    event: text("event").notNull(),
+    receivedAt: timestamptz("received_at").notNull().defaultNow(),
+  },
+  (table) => [
+    index("idx_post_call_inbox_conversation_id").on(table.conversationId),
+    index("idx_post_call_inbox_received_at").on(table.receivedAt),
+  ],
+);
+
 export type Call = typeof calls.$inferSelect;
 export type CallTranscription = typeof callTranscriptions.$inferSelect;

@@ -7,6 +7,7 @@
 import type { Clock } from "../app-env";
 import type { Database } from "../db/client";
 import type { ElevenLabsClient } from "../elevenlabs/client";
+import type { DispatchMessage } from "../env";
 import { AppError } from "../http/errors";
 import type { Logger } from "../http/log";
 import { maskPhoneNumber } from "../http/log";
@@ -72,6 +73,7 @@ export async function placeBatch(options: {
   transcriptionWebhookToken?: string;
   clock: Clock;
   log: Logger;
+  queue?: Queue<DispatchMessage> | undefined;
 }): Promise<BatchResult> {
   const { db, drivers, log } = options;
   const batchId = crypto.randomUUID();
@@ -139,6 +141,7 @@ export async function placeBatch(options: {
         transcriptionWebhookToken: options.transcriptionWebhookToken,
         log: log.with({ batch_id: batchId }),
         now: () => options.clock.now(),
+        queue: options.queue,
       });
       return placed.ok
         ? {

@@ -10,6 +10,8 @@ import {
   type OutboundCallFailureCode,
   violationsSummary,
 } from "../elevenlabs/client";
+import { applyWaitingEvents } from "../elevenlabs/inbox";
+import type { DispatchMessage } from "../env";
 import { describeError, type Logger, maskPhoneNumber } from "../http/log";
 
 export interface CallToPlace {
@@ -44,6 +46,8 @@ export async function placeClaimedCall(options: {
   log: Logger;
   /** The clock, for when the call failed (its call_end_time). */
   now: () => Date;
+  /** To wake the dispatcher when an event that outran the answer frees the slot at once. */
+  queue?: Queue<DispatchMessage> | undefined;
 }): Promise<PlacedCall> {
   const { db, call } = options;
   const log = options.log.with({
@@ -65,15 +69,26 @@ export async function placeClaimedCall(options: {
     },
   });
   if (outcome.ok) {
-    await updateConversationId(db, call.callSid, outcome.conversationId).catch((error: unknown) => {
-      // The phone is ringing; the post-call webhook (found by call_sid) still completes
-      // the call, so report the conversation and log loudly rather than fail the driver.
-      log.error("call_conversation_id_not_saved", {
-        conversation_id: outcome.conversationId,
-        ...describeError(error),
-      });
-    });
+    const stored = await updateConversationId(db, call.callSid, outcome.conversationId).catch(
+      (error: unknown) => {
+        // The phone is ringing; the post-call webhook (found by call_sid) still completes
+        // the call, so report the conversation and log loudly rather than fail the driver.
+        log.error("call_conversation_id_not_saved", {
+          conversation_id: outcome.conversationId,
+          ...describeError(error),
+        });
+        return null;
+      },
+    );
     log.info("call_started", { conversation_id: outcome.conversationId });
+    if (stored?.eventsWaiting) {
+      // A failure ElevenLabs sent before its answer reached us (a busy line) waits in the
+      // inbox for this conversation_id: apply it now, so its slot is freed in seconds.
+      await applyWaitingEvents(
+        { db, queue: options.queue, log, now: options.now() },
+        outcome.conversationId,
+      ).catch((error: unknown) => log.warn("post_call_inbox_not_applied", describeError(error)));
+    }
     return { ok: true, conversationId: outcome.conversationId };
   }
   await updateStatusByCallSid(db, call.callSid, "FAILED", {

@@ -12,6 +12,7 @@
 import type { Clock } from "../app-env";
 import type { Database } from "../db/client";
 import type { ElevenLabsClient } from "../elevenlabs/client";
+import type { DispatchMessage } from "../env";
 import type { Logger } from "../http/log";
 import { type ClaimedCall, claimCampaignTargets } from "./claim";
 import { placeClaimedCall } from "./place-call";
@@ -28,6 +29,8 @@ export interface DispatchRunOptions {
   /** Whether to compute next openings and finish campaigns first (the cron's run). */
   housekeeping?: boolean;
   maxRunMs?: number;
+  /** To wake the dispatcher again when an early post-call event ends a call it just dialed. */
+  queue?: Queue<DispatchMessage> | undefined;
 }
 
 export interface DispatchReport {
@@ -122,6 +125,7 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
         transcriptionWebhookToken: options.transcriptionWebhookToken,
         log,
         now: () => clock.now(),
+        queue: options.queue,
       });
       if (placed.ok) report.dialed += 1;
       else if (placed.code === "elevenlabs_at_capacity") report.refusedForConcurrency += 1;

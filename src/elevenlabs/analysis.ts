@@ -41,14 +41,14 @@ export interface AnalysisReading {
 
 const OUTCOMES = new Set<CallSuccessful>(["success", "failure", "unknown"]);
 
-function asObject(value: unknown): Record<string, unknown> | undefined {
+export function asObject(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
 }
 
 /** Text Postgres can store (no NUL, well-formed), at most `max` characters. */
-function storable(text: string, max: number): { text: string; cut: boolean } {
+export function storable(text: string, max: number): { text: string; cut: boolean } {
   let clean = text.replaceAll("\u0000", "");
   if (!clean.isWellFormed()) clean = clean.toWellFormed();
   if (clean.length <= max) return { text: clean, cut: false };

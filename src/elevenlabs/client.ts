@@ -67,30 +67,43 @@ export interface ElevenLabsClientOptions {
   fetch?: typeof fetch;
 }
 
-// The outbound-call answer. Extra fields are allowed (ElevenLabs adds fields over time);
-// only what we rely on is checked.
-const outboundCallResponseSchema = z.object({
-  success: z.boolean(),
-  message: z.string(),
-  conversation_id: z.string().nullable(),
-  callSid: z.string().nullable(),
-});
+// The outbound-call answer as ElevenLabs' SDK types it (TwilioOutboundCallResponse):
+// `success` and `message` always, `conversation_id` and `callSid` optional and nullable.
+// Extra fields are allowed (ElevenLabs adds fields over time). `message` is read leniently
+// too: a missing message must not turn an accepted call into an unreadable answer.
+const outboundCallResponseSchema = z
+  .object({
+    success: z.boolean(),
+    message: z.string().nullish(),
+    conversation_id: z.string().nullish(),
+    callSid: z.string().nullish(),
+  })
+  .loose();
 
 // Only what decides whether the call is over is checked here; the rest of the body is read
 // by the post-call interpreter, which treats it exactly like a webhook's `data`.
 const conversationResponseSchema = z.object({ status: z.string() }).loose();
 
+/** The `detail.status` values ElevenLabs' APIs answer when the workspace is at its concurrency. */
+const CONCURRENCY_STATUSES = new Set(["too_many_concurrent_requests", "system_busy"]);
+
 /**
  * Whether a refusal means "over the plan's concurrency", so the driver waits for a slot
  * (and it is not an attempt). ElevenLabs documents no concurrency answer for the
- * outbound-call endpoint; its APIs answer concurrency limits with HTTP 429 and
- * `{"detail": {"status": "too_many_concurrent_requests"}}`, and its burst-pricing page says
- * calls over the limit "are rejected with an error". So: any 429, and a `success: false`
- * whose message speaks of concurrency or limits.
+ * outbound-call endpoint; its other APIs answer HTTP 429 with
+ * `{"detail": {"status": "too_many_concurrent_requests" | "system_busy"}}`, and its
+ * burst-pricing page says calls over the limit "are rejected with an error". So: a 429, a
+ * body with one of those `detail.status` values, or a message that names concurrency.
+ * Never a message that only speaks of a limit or a quota: "out of credits" would make a
+ * driver wait for a slot that never comes.
  */
-export function isConcurrencyRefusal(httpStatus: number, message: string | undefined): boolean {
+export function isConcurrencyRefusal(
+  httpStatus: number,
+  body: { detailStatus?: string | undefined; message?: string | null | undefined },
+): boolean {
   if (httpStatus === 429) return true;
-  return message !== undefined && /concurren|too many|limit|capacity/i.test(message);
+  if (body.detailStatus !== undefined && CONCURRENCY_STATUSES.has(body.detailStatus)) return true;
+  return typeof body.message === "string" && /concurren|too many/i.test(body.message);
 }
 
 const MAX_REASON_LENGTH = 300;
@@ -153,9 +166,13 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
       );
     }
 
+    const json = parseJson(text);
     if (status < 200 || status > 299) {
-      const detail = errorDetail(text);
-      const code = isConcurrencyRefusal(status, undefined)
+      const detail = errorDetail(json);
+      const code = isConcurrencyRefusal(status, {
+        detailStatus: detailStatus(json),
+        message: detail,
+      })
         ? "elevenlabs_at_capacity"
         : status >= 500
           ? "elevenlabs_server_error"
@@ -166,7 +183,7 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
         status,
       );
     }
-    const parsed = outboundCallResponseSchema.safeParse(parseJson(text));
+    const parsed = outboundCallResponseSchema.safeParse(json);
     if (!parsed.success) {
       return fail(
         "elevenlabs_bad_response",
@@ -175,16 +192,30 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
       );
     }
     const body = parsed.data;
-    if (!body.success || !body.conversation_id) {
+    if (!body.success) {
+      // A refusal, whatever else the body holds: nothing rang.
       return fail(
-        !body.success && isConcurrencyRefusal(status, body.message)
+        isConcurrencyRefusal(status, { detailStatus: detailStatus(json), message: body.message })
           ? "elevenlabs_at_capacity"
           : "elevenlabs_rejected",
         `ElevenLabs did not place the call to ${masked}: ${body.message || "no message"}`,
         status,
       );
     }
-    return { ok: true, conversationId: body.conversation_id, twilioCallSid: body.callSid };
+    if (!body.conversation_id) {
+      // Accepted without an id to follow it by: the phone may ring, and the post-call
+      // webhook (found by our call_sid) may still complete it.
+      return fail(
+        "elevenlabs_bad_response",
+        `ElevenLabs accepted the call to ${masked} without a conversation_id: ${body.message || "no message"}`,
+        status,
+      );
+    }
+    return {
+      ok: true,
+      conversationId: body.conversation_id,
+      twilioCallSid: body.callSid ?? null,
+    };
   }
 
   async function getConversation(conversationId: string): Promise<ConversationDetails | null> {
@@ -206,7 +237,7 @@ export function createElevenLabsClient(options: ElevenLabsClientOptions): Eleven
     if (status === 404) return null;
     if (status < 200 || status > 299) {
       // 5xx is an outage; any other status (401 bad key, 429) also means no answer now.
-      const detail = errorDetail(text);
+      const detail = errorDetail(parseJson(text));
       throw new ElevenLabsUnavailableError(
         redact(`ElevenLabs answered HTTP ${status}${detail ? `: ${detail}` : ""}`),
         { httpStatus: status },
@@ -251,8 +282,7 @@ function parseJson(text: string): unknown {
  * A short human reason from an ElevenLabs error body: `{"detail": "..."}`, FastAPI's 422
  * `{"detail": [{"msg": ...}]}`, or `{"detail": {"status", "message"}}`.
  */
-function errorDetail(text: string): string | undefined {
-  const body = parseJson(text);
+function errorDetail(body: unknown): string | undefined {
   if (typeof body !== "object" || body === null || !("detail" in body)) return undefined;
   const detail = body.detail;
   if (typeof detail === "string") return detail;
@@ -268,6 +298,17 @@ function errorDetail(text: string): string | undefined {
     if ("status" in detail && typeof detail.status === "string") return detail.status;
   }
   return undefined;
+}
+
+/** `detail.status` of an error body (`{"detail": {"status": "too_many_concurrent_requests"}}`). */
+function detailStatus(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null || !("detail" in body)) return undefined;
+  const detail = body.detail;
+  return typeof detail === "object" && detail !== null && "status" in detail
+    ? typeof detail.status === "string"
+      ? detail.status
+      : undefined
+    : undefined;
 }
 
 export interface ViolationForSummary {

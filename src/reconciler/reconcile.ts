@@ -9,15 +9,28 @@
 //      ElevenLabs and apply its answer exactly as the webhook would (same code path).
 //      Calls are checked least recently checked first (never-checked first), so calls whose
 //      lookup keeps failing go to the back of the line instead of taking every run's budget.
-//   3. A call whose lookups have failed for 24 hours: FAILED `reconcile_gave_up`, logged.
+//      A conversation ElevenLabs reports `failed` ends as its failure webhook would have
+//      (metadata.phone_call.call_result busy, no_answer, voicemail: retried by campaigns).
+//   3. A call still unfinished two hours after it started (ElevenLabs says initiated,
+//      in-progress or processing, or answers no lookup), once looked up past that mark:
+//      FAILED `conversation_stale`, so it frees its slot. It may have rung, so it is never
+//      dialed again, and a later report still completes it. Without an ElevenLabs client
+//      no lookup can run, and the two hours alone decide.
+//   4. A call whose lookups have failed for 24 hours: FAILED `reconcile_gave_up`, logged.
+//      (Step 3 frees such a call's slot long before; this names calls that were already
+//      old when the reconciler first saw them.)
 // A run stops starting lookups after 60 seconds, well inside the 5-minute interval.
 import { sql } from "drizzle-orm";
 import type { Clock } from "../app-env";
-import { applyCallReport, failStuckCalls } from "../calls/repository";
+import { failStuckCalls } from "../calls/repository";
+import { failedConversationEnding, STALE_AFTER_HOURS } from "../calls/status-rules";
 import type { Database } from "../db/client";
 import { withDbRetry } from "../db/retry";
+import { asObject } from "../elevenlabs/analysis";
 import type { ElevenLabsClient } from "../elevenlabs/client";
 import { readConversation } from "../elevenlabs/post-call";
+import { applyPostCallReport, type PostCallContext } from "../elevenlabs/post-call-apply";
+import type { DispatchMessage } from "../env";
 import { describeError, type Logger } from "../http/log";
 
 export const RECONCILER_LIMITS = {
@@ -34,6 +47,8 @@ export const RECONCILER_LIMITS = {
 export interface ReconcileReport {
   interrupted: number;
   gaveUp: number;
+  /** Calls failed `conversation_stale`. */
+  stale: number;
   completed: number;
   failed: number;
   leftForLater: number;
@@ -53,12 +68,15 @@ export async function reconcileStuckCalls(options: {
   elevenLabs: ElevenLabsClient | null;
   clock: Clock;
   log: Logger;
+  /** To wake the dispatcher for a retry a finished call scheduled. */
+  queue?: Queue<DispatchMessage> | undefined;
 }): Promise<ReconcileReport> {
   const { db, elevenLabs, log } = options;
   const now = options.clock.now();
   const report: ReconcileReport = {
     interrupted: 0,
     gaveUp: 0,
+    stale: 0,
     completed: 0,
     failed: 0,
     leftForLater: 0,
@@ -86,9 +104,37 @@ export async function reconcileStuckCalls(options: {
     log.error("call_failed", { call_sid: callSid, reason: "reconcile_gave_up" });
   report.gaveUp = gaveUp.length;
 
-  if (!elevenLabs) return report;
+  if (elevenLabs) {
+    await lookUpUnfinishedCalls({ db, elevenLabs, log, now, queue: options.queue }, report);
+  }
 
-  const stale = await withDbRetry(() =>
+  // Step 3: after the lookups, so that a conversation ElevenLabs reports done is completed
+  // first. A call is stale once a lookup past the two-hour mark still left it unfinished.
+  const staleSince = minutesBefore(now, STALE_AFTER_HOURS * 60);
+  const stale = await failStuckCalls(db, {
+    stuck: sql`calls.conversation_id IS NOT NULL AND calls.created_at < ${staleSince}::timestamptz
+      AND ${
+        elevenLabs
+          ? sql`calls.last_reconciled_at >= calls.created_at + make_interval(hours => ${STALE_AFTER_HOURS})`
+          : sql`true`
+      }`,
+    reason: "conversation_stale",
+    detail: `ElevenLabs had not finished this conversation ${STALE_AFTER_HOURS} hours after the call started; its line is freed. The call may have rung, so it is not dialed again.`,
+    limit: RECONCILER_LIMITS.callsPerRun,
+  });
+  for (const callSid of stale)
+    log.warn("call_failed", { call_sid: callSid, reason: "conversation_stale" });
+  report.stale = stale.length;
+  return report;
+}
+
+/** Step 2: asks ElevenLabs about calls whose post-call webhook has not come. */
+async function lookUpUnfinishedCalls(
+  context: PostCallContext & { elevenLabs: ElevenLabsClient },
+  report: ReconcileReport,
+) {
+  const { db, elevenLabs, log, now } = context;
+  const unfinished = await withDbRetry(() =>
     db.execute<{ call_sid: string; conversation_id: string }>(sql`
       SELECT call_sid, conversation_id FROM calls
       WHERE status = 'IN_PROGRESS' AND conversation_id IS NOT NULL
@@ -101,41 +147,39 @@ export async function reconcileStuckCalls(options: {
   const startedAt = Date.now();
   let next = 0;
   const lane = async () => {
-    while (next < stale.rows.length) {
-      const call = stale.rows[next++];
+    while (next < unfinished.rows.length) {
+      const call = unfinished.rows[next++];
       if (!call) return;
       if (Date.now() - startedAt > RECONCILER_LIMITS.runBudgetMs) {
         report.notReached += 1;
         continue;
       }
-      await reconcileOne(db, elevenLabs, call, log.with({ ...call }), report, now);
+      await reconcileOne({ ...context, log: log.with({ ...call }) }, call, report);
     }
   };
   await Promise.all(Array.from({ length: RECONCILER_LIMITS.lookupConcurrency }, lane));
   if (report.notReached > 0) log.warn("reconciler_time_budget_spent", { ...report });
-  return report;
 }
 
 async function reconcileOne(
-  db: Database,
-  elevenLabs: ElevenLabsClient,
+  context: PostCallContext & { elevenLabs: ElevenLabsClient },
   call: { call_sid: string; conversation_id: string },
-  log: Logger,
   report: ReconcileReport,
-  now: Date,
 ) {
+  const { db, elevenLabs, log, now } = context;
   const reference = { callSid: call.call_sid, conversationId: call.conversation_id };
+  const finish = (failureReason: string, failureDetail: string) =>
+    applyPostCallReport(context, {
+      kind: "finish",
+      reference,
+      report: { kind: "failed", failureReason, failureDetail, endedAt: now },
+      cut: [],
+    });
   try {
     const conversation = await elevenLabs.getConversation(call.conversation_id);
     if (conversation === null) {
-      await applyCallReport(db, reference, {
-        kind: "failed",
-        failureReason: "conversation_not_found",
-        failureDetail: "ElevenLabs does not know this conversation (404).",
-        endedAt: now,
-      });
+      await finish("conversation_not_found", "ElevenLabs does not know this conversation (404).");
       report.failed += 1;
-      log.warn("call_failed", { reason: "conversation_not_found" });
       return;
     }
     if (!FINISHED_STATUSES.has(conversation.status)) {
@@ -145,40 +189,28 @@ async function reconcileOne(
       return;
     }
     if (conversation.status === "failed") {
-      const termination = conversation.data.metadata as { termination_reason?: unknown } | null;
-      const reason =
-        typeof termination?.termination_reason === "string" && termination.termination_reason
-          ? termination.termination_reason.slice(0, 200)
-          : "conversation_failed";
-      await applyCallReport(db, reference, {
-        kind: "failed",
-        failureReason: "conversation_failed",
-        failureDetail: `ElevenLabs reports the conversation failed: ${reason}`,
-        endedAt: now,
-      });
+      // Read as the failure webhook would be: a busy line or no answer is retried.
+      const metadata = asObject(conversation.data.metadata);
+      const callResult = asObject(metadata?.phone_call)?.call_result;
+      const termination =
+        typeof metadata?.termination_reason === "string" && metadata.termination_reason
+          ? metadata.termination_reason.slice(0, 200)
+          : "no reason given";
+      await finish(
+        failedConversationEnding(callResult),
+        `ElevenLabs reports the conversation failed (call result ${
+          typeof callResult === "string" ? callResult.slice(0, 50) : "not given"
+        }): ${termination}`,
+      );
       report.failed += 1;
-      log.warn("call_failed", { reason: "conversation_failed" });
       return;
     }
-    const reading = readConversation(conversation.data);
-    if (reading.kind === "invalid") {
-      // An answer we cannot read counts as a failed lookup (and toward giving up).
-      await recordCheck(db, call.call_sid, "failed", now);
-      report.leftForLater += 1;
-      log.warn("reconcile_deferred", {
-        why: "unreadable conversation",
-        fields: reading.issues.map((issue) => issue.path.join(".")).slice(0, 5),
-      });
-      return;
-    }
-    const result = await applyCallReport(db, reference, reading.report);
-    if (reading.cut.length > 0) log.warn("analysis_cut", { fields: reading.cut });
-    report.completed += 1;
-    log.info("call_finished", {
-      outcome: reading.report.kind,
-      via: "reconciler",
-      changed: result.kind === "applied" && result.changed,
+    const reading = readConversation(conversation.data, {
+      conversationId: call.conversation_id,
+      receivedAt: now,
     });
+    await applyPostCallReport({ ...context, log: log.with({ via: "reconciler" }) }, reading);
+    report.completed += 1;
   } catch (error) {
     // ElevenLabs (or the database) could not answer: a later run tries again; after 24
     // hours of this the call is given up.

@@ -385,6 +385,11 @@ describe("migrations", () => {
       "UPDATE calls SET call_successful = 'success' WHERE id = (SELECT min(id) FROM calls)",
       /cannot roll back 0009: 1 calls hold a post-call analysis/,
     ],
+    [
+      "0010",
+      "INSERT INTO post_call_inbox (conversation_id, event_type, event) VALUES ('conv_early', 'call_initiation_failure', '{}')",
+      /cannot roll back 0010: 1 post-call events wait in post_call_inbox/,
+    ],
   ])(
     "refuses the %s rollback while it would delete data, changing nothing",
     async (tag, seed, refusal) => {

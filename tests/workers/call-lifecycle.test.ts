@@ -297,7 +297,7 @@ describe("a reconciler that cannot starve", () => {
     expect(checked[0]?.n).toBe(60);
   });
 
-  it("gives up after 24 hours of failed lookups: FAILED reconcile_gave_up, with a log line", async () => {
+  it("lookups that keep failing: FAILED conversation_stale two hours after the call started, with a log line", async () => {
     const { url, sql } = await privateDatabase();
     const fake = new FakeElevenLabs();
     fake.failing.add("conv_never_answers");
@@ -305,24 +305,49 @@ describe("a reconciler that cannot starve", () => {
       createdAt: new Date("2026-11-29T08:00:00Z"),
       conversationId: "conv_never_answers",
     });
-    const first = new Date("2026-11-29T09:00:00Z");
-    await reconcile(url, first, () => fake);
-    await reconcile(url, new Date(first.getTime() + 23 * 3600_000), () => fake);
     const status = async () =>
       (
         (await sql.query("SELECT status, failure_reason FROM calls WHERE call_sid = $1", [
           callSid,
         ])) as { status: string; failure_reason: string | null }[]
       )[0];
+    await reconcile(url, new Date("2026-11-29T09:00:00Z"), () => fake);
+    await reconcile(url, new Date("2026-11-29T09:59:00Z"), () => fake);
     expect(await status()).toEqual({ status: "IN_PROGRESS", failure_reason: null });
 
     const logs = captureLogs();
-    await reconcile(url, new Date(first.getTime() + 24 * 3600_000 + 60_000), () => fake);
+    await reconcile(url, new Date("2026-11-29T10:01:00Z"), () => fake);
     vi.restoreAllMocks();
-    expect(await status()).toEqual({ status: "FAILED", failure_reason: "reconcile_gave_up" });
+    expect(await status()).toEqual({ status: "FAILED", failure_reason: "conversation_stale" });
+    expect(logs.events("call_failed")).toEqual([
+      expect.objectContaining({ call_sid: callSid, reason: "conversation_stale" }),
+    ]);
+  });
+
+  it("names a call whose lookups were already failing for 24 hours reconcile_gave_up, with a log line", async () => {
+    const { url, sql } = await privateDatabase();
+    const fake = new FakeElevenLabs();
+    fake.failing.add("conv_failing_for_a_day");
+    const callSid = await stuckCall(sql, {
+      createdAt: new Date("2026-11-28T08:00:00Z"),
+      conversationId: "conv_failing_for_a_day",
+    });
+    await sql.query("UPDATE calls SET reconcile_failing_since = $2 WHERE call_sid = $1", [
+      callSid,
+      "2026-11-28T08:30:00Z",
+    ]);
+    const logs = captureLogs();
+    await reconcile(url, new Date("2026-11-29T08:31:00Z"), () => fake);
+    vi.restoreAllMocks();
+    const [row] = (await sql.query("SELECT status, failure_reason FROM calls WHERE call_sid = $1", [
+      callSid,
+    ])) as { status: string; failure_reason: string }[];
+    expect(row).toEqual({ status: "FAILED", failure_reason: "reconcile_gave_up" });
     expect(logs.events("call_failed")).toEqual([
       expect.objectContaining({ call_sid: callSid, reason: "reconcile_gave_up" }),
     ]);
+    // Never asked: a day of failed lookups is enough.
+    expect(fake.asked).toEqual([]);
   });
 
   it("a broken ElevenLabs configuration does not stop the sweep of interrupted initiations", async () => {

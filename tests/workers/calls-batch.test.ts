@@ -256,7 +256,8 @@ describe("POST /calls/batch", () => {
     const rows = await callRows(drivers.map((d) => d.driver_id));
     expect(rows).toHaveLength(100);
     expect(new Set(rows.map((row) => row.call_sid)).size).toBe(100);
-    // One INSERT for all rows, then one UPDATE per driver: under 2 round trips per driver.
+    // One INSERT for all rows, then one UPDATE per driver (which also looks in the post-call
+    // inbox): under 2 round trips per driver.
     const statements = await statementsSent(scope);
     expect(statements.filter((query) => /INSERT INTO calls/.test(query))).toHaveLength(1);
     expect(statements.length).toBe(101);

@@ -200,11 +200,65 @@ describe("placeOutboundCall", () => {
     expectNoSecrets(result);
   });
 
-  it("maps success:true without a conversation_id to elevenlabs_rejected", async () => {
-    const result = await placeWith(async () =>
-      json(200, { success: true, message: "queued", conversation_id: null, callSid: "CA1" }),
+  it("maps success:true without a conversation_id (null or absent) to elevenlabs_bad_response: it may ring", async () => {
+    for (const body of [
+      { success: true, message: "queued", conversation_id: null, callSid: "CA1" },
+      { success: true, message: "queued" },
+    ]) {
+      const result = await placeWith(async () => json(200, body));
+      expect(result).toMatchObject({ ok: false, code: "elevenlabs_bad_response", httpStatus: 200 });
+    }
+  });
+
+  it("reads the answer as the SDK types it: callSid and message may be absent, extra keys are fine", async () => {
+    const withoutCallSid = await placeWith(async () =>
+      json(200, { success: true, message: "Success", conversation_id: "conv_1" }),
     );
-    expect(result).toMatchObject({ ok: false, code: "elevenlabs_rejected" });
+    expect(withoutCallSid).toEqual({ ok: true, conversationId: "conv_1", twilioCallSid: null });
+    const bare = await placeWith(async () =>
+      json(200, { success: true, conversation_id: "conv_2", sip_call_id: null, extra: [1] }),
+    );
+    expect(bare).toEqual({ ok: true, conversationId: "conv_2", twilioCallSid: null });
+  });
+
+  it("maps success:false with only a message (no optional keys) to elevenlabs_rejected", async () => {
+    const result = await placeWith(async () =>
+      json(200, { success: false, message: "Phone number is not verified." }),
+    );
+    expect(result).toMatchObject({ ok: false, code: "elevenlabs_rejected", httpStatus: 200 });
+  });
+
+  it.each([
+    "Workspace quota limit reached: out of credits.",
+    "You have reached your character limit.",
+    "Monthly usage limit exceeded",
+    "At capacity for this billing period",
+  ])(
+    "never reads a message that only speaks of a limit (%s) as concurrency: elevenlabs_rejected",
+    async (message) => {
+      const result = await placeWith(async () => json(200, { success: false, message }));
+      expect(result).toMatchObject({ ok: false, code: "elevenlabs_rejected" });
+    },
+  );
+
+  it("recognizes concurrency by 429, by detail.status, or by words about concurrency", async () => {
+    const systemBusy = await placeWith(async () =>
+      json(503, { detail: { status: "system_busy", message: "The system is busy" } }),
+    );
+    expect(systemBusy).toMatchObject({
+      ok: false,
+      code: "elevenlabs_at_capacity",
+      httpStatus: 503,
+    });
+    const bare429 = await placeWith(async () => new Response("", { status: 429 }));
+    expect(bare429).toMatchObject({ ok: false, code: "elevenlabs_at_capacity", httpStatus: 429 });
+    const tooMany = await placeWith(async () =>
+      json(200, { success: false, message: "Too many calls are running at once" }),
+    );
+    expect(tooMany).toMatchObject({ ok: false, code: "elevenlabs_at_capacity" });
+    // A 5xx without those words is an outage that may have rung.
+    const outage = await placeWith(async () => json(503, { detail: "Service unavailable" }));
+    expect(outage).toMatchObject({ ok: false, code: "elevenlabs_server_error" });
   });
 
   it("maps a non-JSON 200 body to elevenlabs_bad_response", async () => {
@@ -278,14 +332,16 @@ describe("getConversation", () => {
     expect(sent[0]?.headers.get("xi-api-key")).toBe(API_KEY);
     // The body as ElevenLabs sent it: the reconciler reads it as a webhook's `data`.
     expect(details).toEqual({ status: "done", data: CONVERSATION });
-    const reading = readConversation(details?.data);
+    const reading = readConversation(details?.data, {
+      conversationId: "conv/with space",
+      receivedAt: new Date(),
+    });
     expect(reading).toMatchObject({
       kind: "finish",
       reference: { callSid: "EL_42_1763900000", conversationId: "conv/with space" },
       report: {
         kind: "conversation",
-        startTimeUnixSecs: 1_763_900_000,
-        durationSecs: 42,
+        endedAt: new Date((1_763_900_000 + 42) * 1000),
         // The tool call's turn (message null) is not a spoken turn.
         transcript: [
           {

@@ -398,7 +398,7 @@ describe("post_call_transcription", () => {
     },
   );
 
-  it("answers 200 ignored for an unknown call and writes nothing", async () => {
+  it("keeps an event for a call not known yet (200 kept): no call or transcript is written", async () => {
     const conversationId = `conv_unknown_${crypto.randomUUID()}`;
     const event = transcriptionEvent({
       conversationId,
@@ -408,11 +408,20 @@ describe("post_call_transcription", () => {
     });
     const { status, body } = await post(await signedPostCall(event));
     expect(status).toBe(200);
-    expect(body).toEqual({ status: "ignored" });
+    expect(body).toEqual({ status: "kept" });
     expect(await transcriptRows(conversationId)).toHaveLength(0);
+    const kept = (await testSql.query(
+      "SELECT event_type, event FROM post_call_inbox WHERE conversation_id = $1",
+      [conversationId],
+    )) as { event_type: string; event: string }[];
+    expect(kept).toEqual([{ event_type: "post_call_transcription", event: JSON.stringify(event) }]);
+    const calls = (await testSql.query("SELECT 1 FROM calls WHERE conversation_id = $1", [
+      conversationId,
+    ])) as unknown[];
+    expect(calls).toHaveLength(0);
   });
 
-  it("answers 400 for a signed but malformed transcription event", async () => {
+  it("applies a transcription event with an unreadable start time: COMPLETED, ended when it arrived", async () => {
     const call = await insertTestCall();
     const event = transcriptionEvent({
       conversationId: call.conversationId ?? "",
@@ -421,10 +430,18 @@ describe("post_call_transcription", () => {
       transcript: TURNS,
     });
     (event.data.metadata as Record<string, unknown>).start_time_unix_secs = "yesterday";
-    const response = await callWorker(await signedPostCall(event));
-    expect(response.status).toBe(400);
-    expect((await readError(response)).error.code).toBe("invalid_request");
-    expect((await callState(call))?.status).toBe("IN_PROGRESS");
+    const before = Date.now();
+    const { status, body } = await post(await signedPostCall(event));
+    expect(status).toBe(200);
+    expect(body).toEqual({ status: "processed" });
+    const state = await callState(call);
+    expect(state?.status).toBe("COMPLETED");
+    const endedAt = new Date(state?.call_end_time ?? 0).getTime();
+    expect(endedAt).toBeGreaterThanOrEqual(before - 1000);
+    expect(endedAt).toBeLessThanOrEqual(Date.now() + 1000);
+    expect((state?.final_transcript as { message: string }[]).map((turn) => turn.message)).toEqual(
+      TURNS.map((turn) => turn.message),
+    );
   });
 });
 
