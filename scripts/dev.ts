@@ -14,6 +14,10 @@
 // The simulator plays the ElevenLabs plan's concurrency: `maxLiveCalls` is the Worker's
 // MAX_LIVE_CALLS (.dev.vars, default 10, passed to wrangler with --var so both agree), and
 // each accepted call lasts SIMULATOR_CALL_SECONDS (environment, else .dev.vars; default 2).
+// SIMULATOR_CHAOS=<integer seed> (environment, else .dev.vars) turns on the simulator's
+// chaos: each call to an ordinary number plays a behaviour drawn from that seed (busy,
+// voicemail, quota refusal, a stuck or silent failure, duplicate webhooks...); the same seed
+// and the same order of calls replay the same run.
 //
 // Ctrl-C stops everything in the reverse order of starting: wrangler, the simulator, the
 // Neon endpoint (its pool ends), then Postgres. A terminal's Ctrl-C also reaches Postgres
@@ -75,6 +79,10 @@ async function main() {
     (n) => Number.isFinite(n) && n > 0,
     "a number of seconds above 0",
   );
+  const chaosSetting = process.env.SIMULATOR_CHAOS ?? devVars.SIMULATOR_CHAOS;
+  const chaosSeed = chaosSetting?.trim()
+    ? numberSetting("SIMULATOR_CHAOS", chaosSetting, 0, Number.isSafeInteger, "an integer seed")
+    : undefined;
 
   const postgres = await startPostgres({
     dataDir: ".data/postgres",
@@ -114,6 +122,7 @@ async function main() {
       webhookSecret: devVars.ELEVENLABS_WEBHOOK_SECRET ?? "dev-webhook-secret",
       maxLiveCalls,
       callSeconds,
+      chaosSeed,
       log,
     });
     stops.push({ name: "ElevenLabs simulator", stop: () => simulator.stop() });
@@ -128,7 +137,8 @@ async function main() {
     });
     log(
       `ElevenLabs simulator on ${simulator.url}: ${maxLiveCalls} live calls at most (MAX_LIVE_CALLS), ` +
-        `${callSeconds} s per call (SIMULATOR_CALL_SECONDS); numbers ending 0500, 0422, 0408, 0486 fail`,
+        `${callSeconds} s per call (SIMULATOR_CALL_SECONDS); numbers ending 0500, 0422, 0408, 0486 fail` +
+        (chaosSeed === undefined ? "" : `; chaos seed ${chaosSeed} (SIMULATOR_CHAOS)`),
     );
   }
 

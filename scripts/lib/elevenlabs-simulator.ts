@@ -19,9 +19,36 @@
 //   features_usage.voicemail_detection {enabled: true, used: true}, call_successful
 //   "failure" and null data collection values · 0499 answered, the driver asks for no more
 //   calls: data collection opt_out true.
+// What else ElevenLabs may do, as its SDK types it (optional keys, every conversation status):
+//   0601 accepted with {success, message, conversation_id} and no callSid key at all, then
+//   played like an ordinary call · 0602 200 {success: false, message: "Workspace quota limit
+//   reached: out of credits."} and nothing else: never live, no webhooks (it speaks of a
+//   limit, not of concurrency) · 0603 busy before the answer: the signed
+//   call_initiation_failure "busy" goes out BEFORE the 200 answer (with a webhookBaseUrl,
+//   the answer waits for the Worker's answer to that webhook; in outbox mode, it waits until
+//   the webhook has been taken out of the outbox, or 5 s) · 0604 accepted and played live,
+//   but ElevenLabs never finishes: no post-call webhook, GET says "processing" for ever (its
+//   plan slot is freed when the call would have ended) · 0605 accepted, then fails without
+//   any webhook: GET says "initiated", then after the call's length "failed" with
+//   call_result no_answer · 0606 an ordinary call whose user turn is 15,000 characters in
+//   the final transcript (live, that turn is cut, see below) · 0607 an ordinary call played
+//   live, but post_call_transcription and GET carry `transcript: []` (an agent set to leave
+//   the transcript out) · 0608 the first dial of that exact to_number (since start or reset)
+//   is answered 429 too_many_concurrent_requests (counted in refused_for_concurrency), later
+//   dials are accepted and played like an ordinary call.
 // Any other number: accepted, then three utterances (agent, user, agent), then a signed
 // post_call_transcription with call_successful "success", acknowledged_violation true,
 // disputes_violation false, opt_out false.
+//
+// Chaos (`chaosSeed`; `npm run dev` reads SIMULATOR_CHAOS): every call to any other number
+// plays a behaviour drawn from a PRNG seeded with it, in the order the requests arrive: the
+// ordinary call (weighted 6), or one of the endings 0486, 0487, 0488, 0499, 0500, 0422 and
+// 0601 to 0608 (weighted 1 each; 0408 is left out, it would hold each request until the
+// client's timeout). Each call also draws how its post-call webhook goes out: sometimes
+// twice (right after, same signature; or later, signed again), sometimes before the call's
+// last live utterance. The same seed and the same order of requests play the same calls;
+// each OutboundRecord says what its call drew (chaosBehaviour, chaosDelivery), and the seed
+// is logged at start. In outbox mode a chaos call that draws 0603 holds its answer like 0603.
 //
 // Every post_call_transcription (and GET conversation once done) carries `analysis` in
 // ElevenLabs' shape: call_successful, transcript_summary, call_summary_title,
@@ -31,7 +58,9 @@
 // transcription webhook with the call_sid it was given; tool-call turns (message null) do
 // not. ElevenLabs' webhook tool message is written by the agent's LLM, so the live message
 // of the first agent turn is worded slightly differently from the final transcript
-// (`verbatimLiveMessages: true` turns that off).
+// (`verbatimLiveMessages: true` turns that off). The webhook's message holds at most
+// 10,000 characters, so a longer turn (0606) goes live cut at a word, ending in "…", even
+// with verbatimLiveMessages; the final transcript keeps it whole.
 //
 // Call length: `callSeconds` (fractions allowed) is how long an accepted call plays, from
 // acceptance to its final webhook, its turns spread evenly across it; without it, events
@@ -40,10 +69,11 @@
 // Plan concurrency: `maxLiveCalls` (undefined = unlimited). A call is live from the moment
 // the simulator accepts it (answers 200 success) until it sends its final webhook
 // (post_call_transcription or call_initiation_failure; in outbox mode, until it queues
-// it). A request that would take live over the plan is answered 429
+// it). Calls that never send one (0604, 0605) stop being live when an ordinary call would
+// have ended. A request that would take live over the plan is answered 429
 // {"detail": {"status": "too_many_concurrent_requests", "message": ...}}, counted, never
 // live, never played. Requests that would not become live (0500, 0422, 0408, 0200, 0299,
-// invalid bodies) are not checked against the plan.
+// 0602, the first dial of a 0608 number, invalid bodies) are not checked against the plan.
 //
 // For the benches and the concurrency tests it records every outbound-call request: how
 // many were in flight when it arrived, and (through `callRowProbe`) whether the Call row
@@ -51,11 +81,22 @@
 //
 // Control endpoints, so that tests running inside workerd can steer it over HTTP:
 //   GET /__sim/records -> {records, max_in_flight} · POST /__sim/reset (records, outbox and
-//   stats; the plan goes back to the start-up maxLiveCalls) · POST /__sim/latency {"ms": n} ·
-//   POST /__sim/plan {"max_live_calls": n | null} · GET /__sim/outbox?call_sid= (returns and
-//   removes) · GET /__sim/played (answers once every scheduled playback has finished) ·
-//   GET /simulator/stats -> {live, max_live, plan_max_live_calls, refused_for_concurrency,
-//   dials: {<to_number>: requests, refused ones included}}.
+//   stats, the 0608 numbers already refused, the chaos PRNG back to its seed, held 0603
+//   answers sent; the plan goes back to the start-up maxLiveCalls) · POST /__sim/latency
+//   {"ms": n} · POST /__sim/plan {"max_live_calls": n | null} · GET /__sim/outbox?call_sid=
+//   (returns and removes; taking a 0603 failure sends its held answer, unless
+//   &keep_answers_held=1) · POST /__sim/release-held-answers?call_sid= -> {released: n}
+//   (sends held 0603 answers) · GET /__sim/played (answers once every scheduled playback
+//   has finished; a held 0603 answer is not a playback) · GET /simulator/stats -> {live,
+//   max_live, plan_max_live_calls, refused_for_concurrency, dials: {<to_number>: requests,
+//   refused ones included}}.
+//
+// Driving 0603 from workerd (outbox mode) with the failure surely first: start the Worker's
+// request that dials, poll GET /__sim/outbox?call_sid=<ours>&keep_answers_held=1 until the
+// call_initiation_failure is there, deliver it to the Worker, then POST
+// /__sim/release-held-answers?call_sid=<ours> and await the Worker's request. Without
+// keep_answers_held, taking the webhook sends the answer at once, and the answer and the
+// test's delivery of the webhook race.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -86,6 +127,11 @@ export interface SimulatorOptions {
    * dispatch alone on a small machine, where 3 webhooks per call would measure the CPU.
    */
   liveUtterances?: boolean;
+  /**
+   * Chaos: every call to a number without a special ending plays a behaviour drawn from a
+   * PRNG seeded with this (a safe integer), in the order the requests arrive; see the header.
+   */
+  chaosSeed?: number;
   /** Asked when an outbound-call request arrives, to record whether the Call row existed. */
   callRowProbe?: (
     callSid: string,
@@ -106,6 +152,24 @@ export interface OutboundRecord {
   /** How the request went: an Outcome, or "too_many_concurrent_requests" when the plan refused it. */
   outcome: string;
   conversationId: string | null;
+  /**
+   * With chaosSeed, for a number without a special ending: the ending its call played
+   * ("ordinary", "0486", "0601", ...); null otherwise.
+   */
+  chaosBehaviour: ChaosBehaviour | null;
+  /** With chaosSeed, for the same calls: how its post-call webhook goes out; null otherwise. */
+  chaosDelivery: ChaosDelivery | null;
+}
+
+/** What a chaos call drew for its post-call webhook (only calls that send one use it). */
+export interface ChaosDelivery {
+  /**
+   * "same_signature": the same request again right after it; "re_signed_later": the same
+   * body, signed again, one event gap later.
+   */
+  duplicateFinal: "none" | "same_signature" | "re_signed_later";
+  /** The post-call webhook goes out before the call's last live utterance. */
+  finalBeforeLastUtterance: boolean;
 }
 
 export interface OutgoingWebhook {
@@ -143,8 +207,13 @@ export interface RunningSimulator {
   /** null = unlimited. */
   setPlan(maxLiveCalls: number | null): void;
   stats(): SimulatorStats;
-  /** Queued webhooks, in order; removes what it returns. */
-  outbox(callSid?: string): OutgoingWebhook[];
+  /**
+   * Queued webhooks, in order; removes what it returns. Taking a 0603 failure sends its held
+   * outbound-call answer, unless keepAnswersHeld (then releaseHeldAnswers sends it).
+   */
+  outbox(callSid?: string, options?: { keepAnswersHeld?: boolean }): OutgoingWebhook[];
+  /** Sends the held 0603 answers (of this call_sid, or all); returns how many. */
+  releaseHeldAnswers(callSid?: string): number;
   /** Resolves when every scheduled playback finished. */
   played(): Promise<void>;
   stop(): Promise<void>;
@@ -161,7 +230,15 @@ type Outcome =
   | "opt_out"
   | "rejected"
   | "bad_response"
-  | "invalid_request";
+  | "invalid_request"
+  | "success_without_call_sid"
+  | "quota_exceeded"
+  | "busy_before_answer"
+  | "stuck_processing"
+  | "failed_silently"
+  | "long_user_turn"
+  | "transcript_omitted"
+  | "concurrency_refused_once";
 
 const OUTCOME_BY_LAST_FOUR: Record<string, Outcome> = {
   "0500": "http_500",
@@ -173,17 +250,77 @@ const OUTCOME_BY_LAST_FOUR: Record<string, Outcome> = {
   "0499": "opt_out",
   "0200": "rejected",
   "0299": "bad_response",
+  "0601": "success_without_call_sid",
+  "0602": "quota_exceeded",
+  "0603": "busy_before_answer",
+  "0604": "stuck_processing",
+  "0605": "failed_silently",
+  "0606": "long_user_turn",
+  "0607": "transcript_omitted",
+  "0608": "concurrency_refused_once",
 };
 
 /** Outcomes where ElevenLabs accepts the call: these become live, so the plan applies. */
-type AcceptedOutcome = "success" | "busy" | "no_answer_failure" | "voicemail" | "opt_out";
+type AcceptedOutcome =
+  | "success"
+  | "busy"
+  | "no_answer_failure"
+  | "voicemail"
+  | "opt_out"
+  | "success_without_call_sid"
+  | "busy_before_answer"
+  | "stuck_processing"
+  | "failed_silently"
+  | "long_user_turn"
+  | "transcript_omitted"
+  | "concurrency_refused_once";
 const ACCEPTED_OUTCOMES = new Set<Outcome>([
   "success",
   "busy",
   "no_answer_failure",
   "voicemail",
   "opt_out",
+  "success_without_call_sid",
+  "busy_before_answer",
+  "stuck_processing",
+  "failed_silently",
+  "long_user_turn",
+  "transcript_omitted",
+  "concurrency_refused_once",
 ]);
+
+/** The chaos mix: an ending's behaviour, and its weight in the draw. 0408 is left out. */
+const CHAOS_MIX = [
+  ["ordinary", 6],
+  ["0486", 1],
+  ["0487", 1],
+  ["0488", 1],
+  ["0499", 1],
+  ["0500", 1],
+  ["0422", 1],
+  ["0601", 1],
+  ["0602", 1],
+  ["0603", 1],
+  ["0604", 1],
+  ["0605", 1],
+  ["0606", 1],
+  ["0607", 1],
+  ["0608", 1],
+] as const;
+export type ChaosBehaviour = (typeof CHAOS_MIX)[number][0];
+const CHAOS_WEIGHTS = CHAOS_MIX.reduce((sum, [, weight]) => sum + weight, 0);
+/** Of chaos calls' post-call webhooks: sent twice, and sent before the last live utterance. */
+const CHAOS_DUPLICATE_CHANCE = 0.3;
+const CHAOS_OUT_OF_ORDER_CHANCE = 0.25;
+
+/** How long an outbox-mode 0603 answer waits for its failure webhook to be taken. */
+const HELD_ANSWER_TIMEOUT_MS = 5_000;
+/** ElevenLabs' transcription webhook tool takes messages of at most this many characters. */
+const LIVE_MESSAGE_MAX_CHARS = 10_000;
+/** The length of 0606's long user turn, in the final transcript. */
+const LONG_USER_TURN_CHARS = 15_000;
+/** Events of an ordinary call (three turns and the final webhook): its length without callSeconds. */
+const ORDINARY_CALL_EVENTS = 4;
 
 /** Twilio's side of a call that never connected: call_initiation_failure and GET agree. */
 const INITIATION_FAILURES = {
@@ -270,7 +407,7 @@ interface SimulatedConversation {
   streamSid: string;
   dynamicVariables: Record<string, unknown>;
   outcome: AcceptedOutcome;
-  status: "in-progress" | "done" | "failed";
+  status: "initiated" | "in-progress" | "processing" | "done" | "failed";
   startTimeUnixSecs: number;
   acceptedAtMs: number;
   callDurationSecs: number;
@@ -281,6 +418,14 @@ interface SimulatedConversation {
   analysis: Analysis | null;
   /** Counted in `live` until its final webhook goes out. */
   live: boolean;
+  /** How its post-call webhook goes out, when chaos drew it; null otherwise. */
+  chaosDelivery: ChaosDelivery | null;
+}
+
+/** An outbox-mode 0603 answer, waiting for its failure webhook to leave the outbox. */
+interface HeldAnswer {
+  webhook: OutgoingWebhook;
+  send(): void;
 }
 
 const TRANSCRIPTION_PATH = "/webhooks/elevenlabs/transcription";
@@ -301,6 +446,10 @@ export async function startElevenLabsSimulator(
       `maxLiveCalls must be a non-negative integer, got ${options.maxLiveCalls}`,
     );
   }
+  const chaosSeed = options.chaosSeed;
+  if (chaosSeed !== undefined && !Number.isSafeInteger(chaosSeed)) {
+    throw new RangeError(`chaosSeed must be an integer, got ${chaosSeed}`);
+  }
   const startupPlan = options.maxLiveCalls ?? null;
   const webhookBaseUrl = options.webhookBaseUrl?.replace(/\/+$/, "");
   let latencyMs = options.latencyMs ?? 0;
@@ -313,10 +462,15 @@ export async function startElevenLabsSimulator(
   let maxLive = 0;
   let refusedForConcurrency = 0;
   let dials = new Map<string, number>();
+  /** 0608 numbers whose first dial was refused: their later dials are accepted. */
+  let refusedOnce = new Set<string>();
+  let chaosRandom = chaosSeed === undefined ? undefined : mulberry32(chaosSeed);
+  const heldAnswers = new Set<HeldAnswer>();
   const conversations = new Map<string, SimulatedConversation>();
   const playbacks = new Set<Promise<void>>();
   // Aborts pending latencies and playbacks on stop(), so nothing fires after it.
   const stopping = new AbortController();
+  if (chaosSeed !== undefined) log(`chaos on, seed ${chaosSeed}`);
 
   function schedule(work: () => Promise<void>) {
     const playback: Promise<void> = work()
@@ -374,22 +528,88 @@ export async function startElevenLabsSimulator(
     }
   }
 
-  /** Ends the call's live time, then signs and sends (or queues) its final webhook. */
-  async function finalWebhook(
+  async function signedPostCall(
     conversation: SimulatedConversation,
-    payload: Record<string, unknown>,
-  ): Promise<void> {
-    const body = JSON.stringify(payload);
+    body: string,
+  ): Promise<OutgoingWebhook> {
     const signature = await signElevenLabsPayload(body, options.webhookSecret, unixSecs());
-    release(conversation);
-    await deliver({
+    return {
       kind: "post_call",
       url: `${webhookBaseUrl ?? ""}${POST_CALL_PATH}`,
       headers: { "Content-Type": "application/json", "ElevenLabs-Signature": signature },
       body,
       callSid: conversation.callSid,
       conversationId: conversation.conversationId,
+    };
+  }
+
+  /**
+   * Ends the call's live time, then signs and sends (or queues) its final webhook; a chaos
+   * call may send it twice. Returns the first one.
+   */
+  async function finalWebhook(
+    conversation: SimulatedConversation,
+    payload: Record<string, unknown>,
+  ): Promise<OutgoingWebhook> {
+    const body = JSON.stringify(payload);
+    const webhook = await signedPostCall(conversation, body);
+    release(conversation);
+    await deliver(webhook);
+    const duplicate = conversation.chaosDelivery?.duplicateFinal ?? "none";
+    if (duplicate === "same_signature") {
+      await deliver({ ...webhook, headers: { ...webhook.headers } });
+    } else if (duplicate === "re_signed_later") {
+      // A playback of its own: a 0603 answer must not wait for it.
+      schedule(async () => {
+        await delay(eventGapMs(), undefined, { signal: stopping.signal });
+        await deliver(await signedPostCall(conversation, body));
+      });
+    }
+    return webhook;
+  }
+
+  /** The gap between two events of an ordinary call. */
+  function eventGapMs(): number {
+    return callSeconds === undefined
+      ? playbackDelayMs
+      : (callSeconds * 1000) / ORDINARY_CALL_EVENTS;
+  }
+
+  /** Waits as long as an ordinary call lasts, from the call's acceptance. */
+  function waitForCallLength(conversation: SimulatedConversation) {
+    const dueMs = conversation.acceptedAtMs + eventGapMs() * ORDINARY_CALL_EVENTS;
+    return delay(Math.max(0, dueMs - Date.now()), undefined, { signal: stopping.signal });
+  }
+
+  /**
+   * Outbox mode, 0603: resolves once the failure webhook has been taken out of the outbox
+   * (or released, reset, stopped), or after HELD_ANSWER_TIMEOUT_MS.
+   */
+  function holdAnswerUntilTaken(webhook: OutgoingWebhook): Promise<void> {
+    return new Promise((resolve) => {
+      // An aborted signal fires no more "abort": stopping answers at once.
+      if (stopping.signal.aborted) return resolve();
+      const held: HeldAnswer = {
+        webhook,
+        send() {
+          clearTimeout(timer);
+          stopping.signal.removeEventListener("abort", held.send);
+          heldAnswers.delete(held);
+          resolve();
+        },
+      };
+      const timer = setTimeout(held.send, HELD_ANSWER_TIMEOUT_MS);
+      stopping.signal.addEventListener("abort", held.send, { once: true });
+      heldAnswers.add(held);
     });
+  }
+
+  function releaseHeldAnswers(callSid?: string): number {
+    const released = [...heldAnswers].filter(
+      (held) => callSid === undefined || held.webhook.callSid === callSid,
+    );
+    for (const held of released) held.send();
+    return released.length;
   }
 
   /** The conversation as ElevenLabs' GET endpoint and post-call webhook both describe it. */
@@ -480,6 +700,9 @@ export async function startElevenLabsSimulator(
         : "there";
     const script = scriptFor(conversation.outcome, name);
     const events = script.length + 1;
+    const lastLiveIndex = script.findLastIndex((line) => line.message !== null);
+    // Chaos: the last utterance waits here until the post-call webhook has gone out.
+    let heldUtterance: OutgoingWebhook | undefined;
     let lastSecs = 0;
     for (const [index, line] of script.entries()) {
       await waitForEvent(conversation, index + 1, events);
@@ -505,10 +728,10 @@ export async function startElevenLabsSimulator(
         );
         continue;
       }
-      const message = options.verbatimLiveMessages
-        ? line.message
-        : (line.liveMessage ?? line.message);
-      await deliver({
+      const message = cutForLive(
+        options.verbatimLiveMessages ? line.message : (line.liveMessage ?? line.message),
+      );
+      const utterance: OutgoingWebhook = {
         kind: "transcription",
         url: `${webhookBaseUrl ?? ""}${TRANSCRIPTION_PATH}`,
         headers: {
@@ -523,7 +746,12 @@ export async function startElevenLabsSimulator(
         }),
         callSid: conversation.callSid,
         conversationId: conversation.conversationId,
-      });
+      };
+      if (index === lastLiveIndex && conversation.chaosDelivery?.finalBeforeLastUtterance) {
+        heldUtterance = utterance;
+      } else {
+        await deliver(utterance);
+      }
     }
     await waitForEvent(conversation, events, events);
     conversation.callDurationSecs = Math.max(
@@ -535,13 +763,24 @@ export async function startElevenLabsSimulator(
       conversation.outcome === "voicemail"
         ? "voicemail_detection tool was called."
         : "end_call tool was called.";
-    conversation.analysis = analysisFor(conversation.outcome);
-    conversation.status = "done";
-    await finalWebhook(conversation, {
-      type: "post_call_transcription",
-      event_timestamp: unixSecs(),
-      data: conversationData(conversation),
-    });
+    if (conversation.outcome === "stuck_processing") {
+      // ElevenLabs' processing never finishes: no analysis, no post-call webhook, and the
+      // plan slot is free, as the call itself is over.
+      conversation.status = "processing";
+      release(conversation);
+      log(`${conversation.conversationId}: stays "processing", no post-call webhook`);
+    } else {
+      conversation.analysis = analysisFor(conversation.outcome);
+      conversation.status = "done";
+      // An agent set to leave the transcript out: the live turns were all there is.
+      if (conversation.outcome === "transcript_omitted") conversation.transcript = [];
+      await finalWebhook(conversation, {
+        type: "post_call_transcription",
+        event_timestamp: unixSecs(),
+        data: conversationData(conversation),
+      });
+    }
+    if (heldUtterance) await deliver(heldUtterance);
   }
 
   async function failCall(
@@ -549,11 +788,28 @@ export async function startElevenLabsSimulator(
     failure: (typeof INITIATION_FAILURES)[keyof typeof INITIATION_FAILURES],
   ): Promise<void> {
     await waitForEvent(conversation, 1, 1);
+    await sendInitiationFailure(conversation, failure);
+  }
+
+  /** 0605: the call fails after its length, and ElevenLabs posts nothing about it. */
+  async function failSilently(conversation: SimulatedConversation): Promise<void> {
+    await waitForCallLength(conversation);
+    conversation.status = "failed";
+    conversation.terminationReason = INITIATION_FAILURES.no_answer_failure.failureReason;
+    conversation.callResult = INITIATION_FAILURES.no_answer_failure.callResult;
+    release(conversation);
+    log(`${conversation.conversationId}: failed (no_answer), no webhook`);
+  }
+
+  function sendInitiationFailure(
+    conversation: SimulatedConversation,
+    failure: (typeof INITIATION_FAILURES)[keyof typeof INITIATION_FAILURES],
+  ): Promise<OutgoingWebhook> {
     conversation.status = "failed";
     conversation.terminationReason = failure.failureReason;
     conversation.callResult = failure.callResult;
     // Documented without dynamic variables: the service must match it by conversation_id.
-    await finalWebhook(conversation, {
+    return finalWebhook(conversation, {
       type: "call_initiation_failure",
       event_timestamp: unixSecs(),
       data: {
@@ -601,8 +857,16 @@ export async function startElevenLabsSimulator(
     const missing = ["agent_id", "agent_phone_number_id", "to_number"].filter(
       (field) => typeof payload?.[field] !== "string",
     );
+    const byEnding = OUTCOME_BY_LAST_FOUR[lastFour];
+    // Drawn here, before any await, so that the draws follow the order of arrival.
+    const chaos =
+      missing.length === 0 && byEnding === undefined && chaosRandom
+        ? drawChaos(chaosRandom)
+        : undefined;
     const outcome: Outcome =
-      missing.length > 0 ? "invalid_request" : (OUTCOME_BY_LAST_FOUR[lastFour] ?? "success");
+      missing.length > 0 ? "invalid_request" : (byEnding ?? chaos?.outcome ?? "success");
+    const refusedAsFirstDial = outcome === "concurrency_refused_once" && !refusedOnce.has(toNumber);
+    if (refusedAsFirstDial) refusedOnce.add(toNumber);
     const record: OutboundRecord = {
       at: Date.now(),
       toNumberLast4: lastFour,
@@ -612,10 +876,19 @@ export async function startElevenLabsSimulator(
       callRowExisted: null,
       conversationIdWasNull: null,
       outcome,
-      conversationId: ACCEPTED_OUTCOMES.has(outcome) ? `conv_sim_${randomHex(10)}` : null,
+      conversationId:
+        ACCEPTED_OUTCOMES.has(outcome) && !refusedAsFirstDial ? `conv_sim_${randomHex(10)}` : null,
+      chaosBehaviour: chaos?.behaviour ?? null,
+      chaosDelivery: chaos ? { ...chaos.delivery } : null,
     };
     records.push(record);
-    log(`outbound-call to ***${lastFour} (call_sid ${callSid ?? "none"}): ${outcome}`);
+    log(
+      `outbound-call to ***${lastFour} (call_sid ${callSid ?? "none"}): ${outcome}` +
+        (chaos
+          ? ` (chaos: ${chaos.behaviour}, duplicate ${chaos.delivery.duplicateFinal}` +
+            `${chaos.delivery.finalBeforeLastUtterance ? ", before the last utterance" : ""})`
+          : ""),
+    );
 
     const probe = async () => {
       if (!options.callRowProbe || callSid === null) return;
@@ -656,10 +929,28 @@ export async function startElevenLabsSimulator(
           conversation_id: null,
           callSid: null,
         });
+      case "quota_exceeded":
+        // Only the two keys the SDK requires; a "limit", but not one of concurrency.
+        return sendJson(response, 200, {
+          success: false,
+          message: "Workspace quota limit reached: out of credits.",
+        });
       case "bad_response":
         response.writeHead(200, { "content-type": "text/html" });
         response.end("<html>oops</html>");
         return;
+    }
+
+    if (refusedAsFirstDial) {
+      refusedForConcurrency += 1;
+      record.outcome = "too_many_concurrent_requests";
+      log(`outbound-call to ***${lastFour}: refused, first dial of ${toNumber} (0608)`);
+      return sendJson(response, 429, {
+        detail: {
+          status: "too_many_concurrent_requests",
+          message: "Too many concurrent requests: your workspace is at its limit, try again later.",
+        },
+      });
     }
 
     // Accepting the call makes it live: the plan is checked here, at the moment of acceptance.
@@ -689,7 +980,8 @@ export async function startElevenLabsSimulator(
       streamSid: `MZ${randomHex(16)}`,
       dynamicVariables: { ...dynamicVariables },
       outcome,
-      status: "in-progress",
+      // 0605 never connects: ElevenLabs still says "initiated" while it rings.
+      status: outcome === "failed_silently" ? "initiated" : "in-progress",
       startTimeUnixSecs: Math.floor(acceptedAtMs / 1000),
       acceptedAtMs,
       callDurationSecs: 0,
@@ -698,18 +990,33 @@ export async function startElevenLabsSimulator(
       transcript: [],
       analysis: null,
       live: true,
+      chaosDelivery: record.chaosDelivery,
     };
     conversations.set(conversation.conversationId, conversation);
-    sendJson(response, 200, {
+    const answer = {
       success: true,
       message: "Success",
       conversation_id: conversation.conversationId,
-      callSid: conversation.twilioCallSid,
-    });
+      // 0601: ElevenLabs' SDK types callSid as optional, and this answer leaves it out.
+      ...(outcome === "success_without_call_sid" ? {} : { callSid: conversation.twilioCallSid }),
+    };
+    if (outcome === "busy_before_answer") {
+      // Twilio's busy reaches ElevenLabs, and its webhook the Worker, before the answer does.
+      try {
+        const failure = await sendInitiationFailure(conversation, INITIATION_FAILURES.busy);
+        if (webhookBaseUrl === undefined) await holdAnswerUntilTaken(failure);
+      } finally {
+        release(conversation);
+      }
+      return sendJson(response, 200, answer);
+    }
+    sendJson(response, 200, answer);
     schedule(async () => {
       try {
         if (outcome === "busy" || outcome === "no_answer_failure") {
           await failCall(conversation, INITIATION_FAILURES[outcome]);
+        } else if (outcome === "failed_silently") {
+          await failSilently(conversation);
         } else {
           await playCall(conversation);
         }
@@ -731,14 +1038,19 @@ export async function startElevenLabsSimulator(
     sendJson(response, 200, conversationData(conversation));
   }
 
-  function takeOutbox(callSid?: string): OutgoingWebhook[] {
-    if (callSid === undefined) {
-      const taken = outboxQueue;
-      outboxQueue = [];
-      return taken;
+  function takeOutbox(
+    callSid?: string,
+    { keepAnswersHeld = false }: { keepAnswersHeld?: boolean } = {},
+  ): OutgoingWebhook[] {
+    const taken =
+      callSid === undefined
+        ? outboxQueue
+        : outboxQueue.filter((webhook) => webhook.callSid === callSid);
+    outboxQueue =
+      callSid === undefined ? [] : outboxQueue.filter((webhook) => webhook.callSid !== callSid);
+    if (!keepAnswersHeld) {
+      for (const held of [...heldAnswers]) if (taken.includes(held.webhook)) held.send();
     }
-    const taken = outboxQueue.filter((webhook) => webhook.callSid === callSid);
-    outboxQueue = outboxQueue.filter((webhook) => webhook.callSid !== callSid);
     return taken;
   }
 
@@ -750,6 +1062,10 @@ export async function startElevenLabsSimulator(
     maxLive = live;
     refusedForConcurrency = 0;
     dials = new Map();
+    refusedOnce = new Set();
+    chaosRandom = chaosSeed === undefined ? undefined : mulberry32(chaosSeed);
+    // Their webhooks left with the outbox: nothing would send these answers but the timeout.
+    releaseHeldAnswers();
     plan = startupPlan;
   }
 
@@ -800,7 +1116,14 @@ export async function startElevenLabsSimulator(
       }
       if (method === "GET" && url.pathname === "/__sim/outbox") {
         return sendJson(response, 200, {
-          webhooks: takeOutbox(url.searchParams.get("call_sid") ?? undefined),
+          webhooks: takeOutbox(url.searchParams.get("call_sid") ?? undefined, {
+            keepAnswersHeld: url.searchParams.get("keep_answers_held") === "1",
+          }),
+        });
+      }
+      if (method === "POST" && url.pathname === "/__sim/release-held-answers") {
+        return sendJson(response, 200, {
+          released: releaseHeldAnswers(url.searchParams.get("call_sid") ?? undefined),
         });
       }
       if (method === "GET" && url.pathname === "/__sim/played") {
@@ -860,6 +1183,7 @@ export async function startElevenLabsSimulator(
     setPlan,
     stats,
     outbox: takeOutbox,
+    releaseHeldAnswers,
     played,
     async stop() {
       stopping.abort();
@@ -935,6 +1259,17 @@ function scriptFor(outcome: AcceptedOutcome, name: string): ScriptTurn[] {
       },
     ];
   }
+  if (outcome === "long_user_turn") {
+    return [
+      { role: "agent", message: GREETING(name), liveMessage: GREETING_LIVE(name) },
+      { role: "user", message: longUserTurn() },
+      {
+        role: "agent",
+        message:
+          "Thanks for telling me all that. I'll note it on your record, and we'll send you a written summary. Drive safe.",
+      },
+    ];
+  }
   if (outcome === "opt_out") {
     return [
       { role: "agent", message: GREETING(name), liveMessage: GREETING_LIVE(name) },
@@ -951,6 +1286,72 @@ function scriptFor(outcome: AcceptedOutcome, name: string): ScriptTurn[] {
         "Thanks. I'll go over each one with you, and we'll send you a written summary. Drive safe.",
     },
   ];
+}
+
+/**
+ * 0606: the driver talks on until the agent cuts in, LONG_USER_TURN_CHARS characters in the
+ * final transcript, more than the transcription webhook's message may hold.
+ */
+function longUserTurn(): string {
+  const sentence =
+    "Let me tell you what really happened that week, because the log does not show the detour dispatch sent us on. ";
+  const cut = sentence.repeat(Math.ceil(LONG_USER_TURN_CHARS / sentence.length));
+  return `${cut.slice(0, LONG_USER_TURN_CHARS - 1)}—`;
+}
+
+/** A message over the transcription webhook's limit goes live cut at a word, ending in "…". */
+function cutForLive(message: string): string {
+  if (message.length <= LIVE_MESSAGE_MAX_CHARS) return message;
+  const head = message.slice(0, LIVE_MESSAGE_MAX_CHARS - 1);
+  const lastSpace = head.lastIndexOf(" ");
+  return `${(lastSpace > 0 ? head.slice(0, lastSpace) : head).trimEnd()}…`;
+}
+
+/** One chaos call: the ending it plays, and how its post-call webhook goes out. */
+function drawChaos(random: () => number): {
+  behaviour: ChaosBehaviour;
+  outcome: Outcome;
+  delivery: ChaosDelivery;
+} {
+  // Always three draws per call, whatever it drew, so that one call's draws never shift the
+  // next call's.
+  const pick = random() * CHAOS_WEIGHTS;
+  const duplicate = random();
+  const outOfOrder = random();
+  let behaviour: ChaosBehaviour = "ordinary";
+  let below = 0;
+  for (const [ending, weight] of CHAOS_MIX) {
+    below += weight;
+    if (pick < below) {
+      behaviour = ending;
+      break;
+    }
+  }
+  return {
+    behaviour,
+    outcome: behaviour === "ordinary" ? "success" : (OUTCOME_BY_LAST_FOUR[behaviour] ?? "success"),
+    delivery: {
+      duplicateFinal:
+        duplicate >= CHAOS_DUPLICATE_CHANCE
+          ? "none"
+          : duplicate < CHAOS_DUPLICATE_CHANCE / 2
+            ? "same_signature"
+            : "re_signed_later",
+      finalBeforeLastUtterance: outOfOrder < CHAOS_OUT_OF_ORDER_CHANCE,
+    },
+  };
+}
+
+/** mulberry32: a tiny seeded PRNG (uniform in [0, 1)), so that a chaos run replays from its seed. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
 }
 
 const DATA_COLLECTION_DESCRIPTIONS = {

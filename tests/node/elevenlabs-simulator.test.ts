@@ -1,12 +1,13 @@
-// The local ElevenLabs simulator, in Node: its answers, endings, in-flight counting, plan
-// concurrency, call length, stats and the webhooks it plays, checked against our own
-// signature verifier and outbound-call client. Its shapes are also held by ElevenLabs' SDK
+// The local ElevenLabs simulator, in Node: its answers, endings (0601 to 0608 included),
+// chaos, in-flight counting, plan concurrency, call length, stats and the webhooks it plays,
+// checked against our own signature verifier and outbound-call client. Its shapes are also held by ElevenLabs' SDK
 // in elevenlabs-sdk-shapes.test.ts.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  type ChaosDelivery,
   type OutgoingWebhook,
   postgresCallRowProbe,
   type RunningSimulator,
@@ -174,6 +175,8 @@ describe("POST /v1/convai/twilio/outbound-call", () => {
         conversationIdWasNull: null,
         outcome: "success",
         conversationId: body.conversation_id,
+        chaosBehaviour: null,
+        chaosDelivery: null,
       },
     ]);
   });
@@ -1272,6 +1275,541 @@ describe("call length (callSeconds)", () => {
   });
 });
 
+describe("what else ElevenLabs may do (0601 to 0608)", () => {
+  it("0601: accepted without a callSid key, then played like an ordinary call", async () => {
+    const sim = await simulator({ apiKey: API_KEY });
+    const callSid = freshCallSid();
+    const response = await placeCall(sim, "+15551230601", { call_sid: callSid });
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as Record<string, unknown>;
+    expect(answer).toEqual({
+      success: true,
+      message: "Success",
+      conversation_id: expect.stringMatching(/^conv_sim_[0-9a-f]+$/),
+    });
+    expect("callSid" in answer).toBe(false);
+    await sim.played();
+    const webhooks = sim.outbox(callSid);
+    expect(webhooks.map((webhook) => webhook.kind)).toEqual([
+      "transcription",
+      "transcription",
+      "transcription",
+      "post_call",
+    ]);
+    const { final, event } = splitWebhooks(webhooks);
+    expect(await verify(final)).toMatchObject({ ok: true });
+    expect(event).toMatchObject({
+      type: "post_call_transcription",
+      data: { conversation_id: answer.conversation_id, status: "done" },
+    });
+    // ElevenLabs still knows Twilio's call: only the answer leaves it out.
+    expect(await getConversationRaw(sim, answer.conversation_id as string)).toMatchObject({
+      status: "done",
+      metadata: { phone_call: { call_result: "answered", call_sid: expect.stringMatching(/^CA/) } },
+    });
+    expect(sim.records()[0]).toMatchObject({ outcome: "success_without_call_sid" });
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 1 });
+    expect(
+      await clientFor(sim).placeOutboundCall({
+        toNumber: "+15551230601",
+        dynamicVariables: { call_sid: freshCallSid() },
+      }),
+    ).toMatchObject({ ok: true, conversationId: expect.stringMatching(/^conv_sim_/) });
+  });
+
+  it("0602: 200 success:false about a quota, with no other key; never live, no webhooks, not checked against the plan", async () => {
+    const sim = await simulator({ maxLiveCalls: 0, apiKey: API_KEY });
+    const callSid = freshCallSid();
+    const response = await placeCall(sim, "+15551230602", { call_sid: callSid });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      success: false,
+      message: "Workspace quota limit reached: out of credits.",
+    });
+    await sim.played();
+    expect(sim.outbox()).toEqual([]);
+    expect(sim.records()[0]).toMatchObject({ outcome: "quota_exceeded", conversationId: null });
+    expect(await stats(sim)).toMatchObject({ live: 0, max_live: 0, refused_for_concurrency: 0 });
+    expect(
+      await clientFor(sim).placeOutboundCall({
+        toNumber: "+15551230602",
+        dynamicVariables: { call_sid: freshCallSid() },
+      }),
+    ).toMatchObject({ ok: false });
+  });
+
+  it("0603 with a webhookBaseUrl: the busy failure is delivered and answered before the outbound-call answer", async () => {
+    const events: string[] = [];
+    let failureBody = "";
+    // A Worker that takes 200 ms to answer the webhook: the outbound-call answer waits.
+    const worker = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        events.push(`webhook ${request.url}`);
+        failureBody = Buffer.concat(chunks).toString("utf8");
+        setTimeout(() => {
+          events.push("webhook answered");
+          response.writeHead(200, { "content-type": "application/json" }).end("{}");
+        }, 200);
+      });
+    });
+    await new Promise<void>((resolve) => worker.listen(0, "127.0.0.1", resolve));
+    try {
+      const sim = await simulator({
+        webhookBaseUrl: `http://127.0.0.1:${(worker.address() as AddressInfo).port}`,
+      });
+      const callSid = freshCallSid();
+      const response = await placeCall(sim, "+15551230603", { call_sid: callSid });
+      events.push("answer");
+      expect(response.status).toBe(200);
+      const answer = (await response.json()) as { conversation_id: string; callSid: string };
+      expect(answer).toEqual({
+        success: true,
+        message: "Success",
+        conversation_id: expect.stringMatching(/^conv_sim_/),
+        callSid: expect.stringMatching(/^CA/),
+      });
+      expect(events).toEqual([
+        "webhook /webhooks/elevenlabs/post-call",
+        "webhook answered",
+        "answer",
+      ]);
+      expect(JSON.parse(failureBody)).toMatchObject({
+        type: "call_initiation_failure",
+        data: {
+          conversation_id: answer.conversation_id,
+          failure_reason: "busy",
+          metadata: { body: { CallSid: answer.callSid, CallStatus: "busy" } },
+        },
+      });
+      expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+        status: "failed",
+        transcript: [],
+        analysis: null,
+        metadata: { termination_reason: "busy", phone_call: { call_result: "busy" } },
+      });
+      expect(sim.stats()).toMatchObject({ live: 0, max_live: 1 });
+      expect(sim.records()[0]).toMatchObject({
+        outcome: "busy_before_answer",
+        conversationId: answer.conversation_id,
+      });
+    } finally {
+      await new Promise<void>((resolve) => worker.close(() => resolve()));
+    }
+  });
+
+  it("0603 in outbox mode: the answer waits until its failure webhook is taken out of the outbox", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    let answered = false;
+    const answer = placeCall(sim, "+15551230603", { call_sid: callSid }).then((response) => {
+      answered = true;
+      return response;
+    });
+    await waitFor(() => sim.records().length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    // Queued, so no longer live, while the answer is still held.
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 1 });
+    const webhooks = sim.outbox(callSid);
+    expect(webhooks.map((webhook) => webhook.kind)).toEqual(["post_call"]);
+    const failure = webhooks[0] as OutgoingWebhook;
+    expect(await verify(failure)).toMatchObject({ ok: true });
+    const response = await answer;
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { success: boolean; conversation_id: string };
+    expect(body).toMatchObject({ success: true, conversation_id: failure.conversationId });
+    expect(JSON.parse(failure.body)).toMatchObject({
+      type: "call_initiation_failure",
+      data: { conversation_id: body.conversation_id, failure_reason: "busy" },
+    });
+    expect(await getConversationRaw(sim, body.conversation_id)).toMatchObject({
+      status: "failed",
+      metadata: { phone_call: { call_result: "busy" } },
+    });
+  });
+
+  it("0603 over HTTP: keep_answers_held takes the failure and holds the answer until release-held-answers", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    let answered = false;
+    const answer = placeCall(sim, "+15551230603", { call_sid: callSid }).then((response) => {
+      answered = true;
+      return response;
+    });
+    let webhooks: OutgoingWebhook[] = [];
+    await waitForAsync(async () => {
+      const taken = (await (
+        await fetch(`${sim.url}/__sim/outbox?call_sid=${callSid}&keep_answers_held=1`)
+      ).json()) as { webhooks: OutgoingWebhook[] };
+      webhooks = taken.webhooks;
+      return webhooks.length > 0;
+    });
+    expect(webhooks.map((webhook) => JSON.parse(webhook.body).type)).toEqual([
+      "call_initiation_failure",
+    ]);
+    // Here a workerd test delivers the failure to the Worker, surely before the answer.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    const released = await fetch(`${sim.url}/__sim/release-held-answers?call_sid=${callSid}`, {
+      method: "POST",
+    });
+    expect(await released.json()).toEqual({ released: 1 });
+    const body = (await (await answer).json()) as { conversation_id: string };
+    expect(body.conversation_id).toBe(webhooks[0]?.conversationId);
+    expect(sim.releaseHeldAnswers()).toBe(0);
+  });
+
+  it("0603 in outbox mode: an answer nobody releases goes out after 5 seconds", async () => {
+    const sim = await simulator();
+    const startedAt = Date.now();
+    const response = await placeCall(sim, "+15551230603", { call_sid: freshCallSid() });
+    expect(response.status).toBe(200);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(4_990);
+    expect(sim.outbox().map((webhook) => webhook.kind)).toEqual(["post_call"]);
+  }, 10_000);
+
+  it("0603: reset sends a held answer at once", async () => {
+    const sim = await simulator();
+    const startedAt = Date.now();
+    const answer = placeCall(sim, "+15551230603");
+    await waitFor(() => sim.records().length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    sim.reset();
+    expect((await answer).status).toBe(200);
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    expect(sim.outbox()).toEqual([]);
+  });
+
+  it("0604: played live, then 'processing' for ever with no post-call webhook; its plan slot is freed", async () => {
+    const sim = await simulator({ maxLiveCalls: 1 });
+    const callSid = freshCallSid();
+    const answer = (await (await placeCall(sim, "+15551230604", { call_sid: callSid })).json()) as {
+      conversation_id: string;
+    };
+    expect(sim.stats().live).toBe(1);
+    await sim.played();
+    expect(sim.outbox(callSid).map((webhook) => webhook.kind)).toEqual([
+      "transcription",
+      "transcription",
+      "transcription",
+    ]);
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const conversation = await getConversationRaw(sim, answer.conversation_id);
+    expect(conversation).toMatchObject({
+      status: "processing",
+      analysis: null,
+      metadata: { phone_call: { call_result: "answered" } },
+    });
+    expect(conversation.transcript).toHaveLength(3);
+    expect(sim.outbox()).toEqual([]);
+    expect(sim.records()[0]).toMatchObject({ outcome: "stuck_processing" });
+    // The slot is free: the plan takes another call.
+    expect((await placeCall(sim, "+15551230042")).status).toBe(200);
+  });
+
+  it("0605: 'initiated', then 'failed' with call_result no_answer after the call's length, without any webhook", async () => {
+    const sim = await simulator({ callSeconds: 0.3 });
+    const callSid = freshCallSid();
+    const before = Date.now();
+    const answer = (await (await placeCall(sim, "+15551230605", { call_sid: callSid })).json()) as {
+      success: boolean;
+      conversation_id: string;
+    };
+    expect(answer.success).toBe(true);
+    expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+      status: "initiated",
+      metadata: { phone_call: { call_result: null } },
+    });
+    expect(sim.stats().live).toBe(1);
+    await sim.played();
+    expect(Date.now() - before).toBeGreaterThanOrEqual(295);
+    expect(sim.outbox()).toEqual([]);
+    expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+      status: "failed",
+      transcript: [],
+      analysis: null,
+      has_audio: false,
+      metadata: { call_duration_secs: 0, phone_call: { call_result: "no_answer" } },
+    });
+    expect(sim.stats()).toMatchObject({ live: 0, max_live: 1 });
+    expect(sim.records()[0]).toMatchObject({ outcome: "failed_silently" });
+  });
+
+  it.each([
+    ["reworded", false],
+    ["verbatim", true],
+  ])(
+    "0606: a 15,000-character user turn in the final transcript goes live cut under 10,000 (%s live messages)",
+    async (_name, verbatimLiveMessages) => {
+      const sim = await simulator({ verbatimLiveMessages });
+      const callSid = freshCallSid();
+      const answer = (await (
+        await placeCall(sim, "+15551230606", { call_sid: callSid })
+      ).json()) as { conversation_id: string };
+      await sim.played();
+      const { live, final, event } = splitWebhooks(sim.outbox(callSid));
+      expect(await verify(final)).toMatchObject({ ok: true });
+      expect(live.map((utterance) => utterance.speaker)).toEqual(["agent", "user", "agent"]);
+      const whole = event.data.transcript[1].message as string;
+      expect(event.data.transcript[1].role).toBe("user");
+      expect(whole).toHaveLength(15_000);
+      const cut = live[1]?.message ?? "";
+      expect(cut.length).toBeLessThanOrEqual(10_000);
+      expect(cut.length).toBeGreaterThan(9_000);
+      expect(cut.endsWith("…")).toBe(true);
+      expect(whole.startsWith(cut.slice(0, -1))).toBe(true);
+      expect((await getConversationRaw(sim, answer.conversation_id)).transcript[1].message).toBe(
+        whole,
+      );
+      expect(event.data.analysis.call_successful).toBe("success");
+    },
+  );
+
+  it("0607: played live, but the post-call webhook and GET carry an empty transcript", async () => {
+    const sim = await simulator();
+    const callSid = freshCallSid();
+    const answer = (await (await placeCall(sim, "+15551230607", { call_sid: callSid })).json()) as {
+      conversation_id: string;
+    };
+    await sim.played();
+    const { live, final, event } = splitWebhooks(sim.outbox(callSid));
+    expect(await verify(final)).toMatchObject({ ok: true });
+    expect(live.map((utterance) => utterance.speaker)).toEqual(["agent", "user", "agent"]);
+    expect(event.data).toMatchObject({ status: "done", transcript: [] });
+    expect(event.data.analysis.call_successful).toBe("success");
+    expect(event.data.metadata.phone_call.call_result).toBe("answered");
+    expect(await getConversationRaw(sim, answer.conversation_id)).toMatchObject({
+      status: "done",
+      transcript: [],
+    });
+    expect(sim.records()[0]).toMatchObject({ outcome: "transcript_omitted" });
+  });
+
+  it("0608: the first dial of that exact number is refused 429 for concurrency, later ones are played", async () => {
+    const sim = await simulator({ apiKey: API_KEY });
+    const [first, second] = [freshCallSid(), freshCallSid()];
+    const refused = await placeCall(sim, "+15551230608", { call_sid: first });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({
+      detail: {
+        status: "too_many_concurrent_requests",
+        message: expect.stringContaining("concurrent"),
+      },
+    });
+    const accepted = await placeCall(sim, "+15551230608", { call_sid: second });
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({
+      success: true,
+      conversation_id: expect.any(String),
+    });
+    // Another number with the same ending is dialled for the first time.
+    expect((await placeCall(sim, "+15559990608")).status).toBe(429);
+    await sim.played();
+    expect(sim.outbox(first)).toEqual([]);
+    expect(sim.outbox(second).map((webhook) => webhook.kind)).toEqual([
+      "transcription",
+      "transcription",
+      "transcription",
+      "post_call",
+    ]);
+    expect(sim.records().map((record) => [record.outcome, record.conversationId !== null])).toEqual(
+      [
+        ["too_many_concurrent_requests", false],
+        ["concurrency_refused_once", true],
+        ["too_many_concurrent_requests", false],
+      ],
+    );
+    expect(await stats(sim)).toMatchObject({
+      live: 0,
+      max_live: 1,
+      refused_for_concurrency: 2,
+      dials: { "+15551230608": 2, "+15559990608": 1 },
+    });
+    expect(
+      await clientFor(sim).placeOutboundCall({
+        toNumber: "+15558880608",
+        dynamicVariables: { call_sid: freshCallSid() },
+      }),
+    ).toMatchObject({ ok: false, httpStatus: 429 });
+    // After a reset, the first dial is refused again.
+    sim.reset();
+    expect((await placeCall(sim, "+15551230608")).status).toBe(429);
+    expect((await placeCall(sim, "+15551230608")).status).toBe(200);
+  });
+});
+
+describe("chaos (chaosSeed)", () => {
+  /** Places `count` calls to ordinary numbers one after the other; returns the records. */
+  async function chaosRun(sim: RunningSimulator, count: number) {
+    for (let index = 0; index < count; index += 1) {
+      await placeCall(sim, `+1555123${1000 + index}`, { call_sid: `${freshCallSid()}_${index}` });
+    }
+    await sim.played();
+    return sim.records();
+  }
+
+  const drawn = (records: { chaosBehaviour: unknown; chaosDelivery: unknown }[]) =>
+    records.map((record) => [record.chaosBehaviour, record.chaosDelivery]);
+
+  it("draws the same behaviours for the same seed and order of calls, and others for another seed", async () => {
+    const worker = await receiver();
+    const lines: string[] = [];
+    try {
+      const options = { webhookBaseUrl: worker.url, playbackDelayMs: 2 };
+      const first = await chaosRun(
+        await simulator({ ...options, chaosSeed: 42, log: (line) => lines.push(line) }),
+        24,
+      );
+      const again = await chaosRun(await simulator({ ...options, chaosSeed: 42 }), 24);
+      const other = await chaosRun(await simulator({ ...options, chaosSeed: 43 }), 24);
+      expect(lines[0]).toBe("[elevenlabs-sim] chaos on, seed 42");
+      expect(drawn(again)).toEqual(drawn(first));
+      expect(drawn(other)).not.toEqual(drawn(first));
+      const behaviours = new Set(first.map((record) => record.chaosBehaviour));
+      expect(behaviours.has("ordinary")).toBe(true);
+      expect(behaviours.size).toBeGreaterThan(8);
+      for (const record of first) {
+        expect(record.chaosDelivery).toEqual({
+          duplicateFinal: expect.stringMatching(/^(none|same_signature|re_signed_later)$/),
+          finalBeforeLastUtterance: expect.any(Boolean),
+        });
+      }
+      // Each call plays the ending it drew (a 0608 call's number is new: its first dial).
+      const outcomeOf: Record<string, string> = {
+        ordinary: "success",
+        "0486": "busy",
+        "0487": "no_answer_failure",
+        "0488": "voicemail",
+        "0499": "opt_out",
+        "0500": "http_500",
+        "0422": "http_422",
+        "0601": "success_without_call_sid",
+        "0602": "quota_exceeded",
+        "0603": "busy_before_answer",
+        "0604": "stuck_processing",
+        "0605": "failed_silently",
+        "0606": "long_user_turn",
+        "0607": "transcript_omitted",
+        "0608": "too_many_concurrent_requests",
+      };
+      for (const record of first) {
+        expect(record.outcome).toBe(outcomeOf[record.chaosBehaviour ?? ""]);
+      }
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("replays the same draws after a reset", async () => {
+    const sim = await simulator({ chaosSeed: 7, webhookBaseUrl: "http://127.0.0.1:9" });
+    const before = drawn(await chaosRun(sim, 10));
+    sim.reset();
+    expect(drawn(await chaosRun(sim, 10))).toEqual(before);
+  });
+
+  it("leaves numbers with a special ending, and calls without chaosSeed, alone", async () => {
+    const chaotic = await simulator({ chaosSeed: 42 });
+    await placeCall(chaotic, "+15551230500");
+    await placeCall(chaotic, "+15551230602");
+    expect(chaotic.records().map((record) => [record.outcome, record.chaosBehaviour])).toEqual([
+      ["http_500", null],
+      ["quota_exceeded", null],
+    ]);
+    const calm = await simulator();
+    await placeCall(calm, "+15551231000");
+    expect(calm.records()[0]).toMatchObject({
+      outcome: "success",
+      chaosBehaviour: null,
+      chaosDelivery: null,
+    });
+    await expect(
+      startElevenLabsSimulator({
+        transcriptionToken: TOKEN,
+        webhookSecret: SECRET,
+        chaosSeed: 1.5,
+      }),
+    ).rejects.toThrow(RangeError);
+  });
+
+  it("sends some post-call webhooks twice and some before the last live utterance, as each call drew", async () => {
+    const worker = await receiver();
+    try {
+      const sim = await simulator({
+        chaosSeed: 42,
+        webhookBaseUrl: worker.url,
+        playbackDelayMs: 5,
+      });
+      const records = await chaosRun(sim, 30);
+      const withFinal = new Set([
+        "success",
+        "busy",
+        "no_answer_failure",
+        "voicemail",
+        "opt_out",
+        "success_without_call_sid",
+        "busy_before_answer",
+        "long_user_turn",
+        "transcript_omitted",
+        "concurrency_refused_once",
+      ]);
+      const played = new Set(["busy", "no_answer_failure", "busy_before_answer"]);
+      const seen = { same_signature: 0, re_signed_later: 0, finalBeforeLastUtterance: 0 };
+      for (const record of records) {
+        const delivery = record.chaosDelivery as ChaosDelivery;
+        const posts = worker.received.filter(
+          (request) =>
+            request.path.endsWith("/post-call") &&
+            JSON.parse(request.body).data.conversation_id === record.conversationId,
+        );
+        if (!withFinal.has(record.outcome)) {
+          expect(posts).toHaveLength(0);
+          continue;
+        }
+        expect(posts).toHaveLength(delivery.duplicateFinal === "none" ? 1 : 2);
+        for (const post of posts) {
+          expect(
+            await verifyElevenLabsSignature({
+              header: post.headers["elevenlabs-signature"] as string,
+              rawBody: post.body,
+              secret: SECRET,
+              now: new Date(),
+            }),
+          ).toMatchObject({ ok: true });
+        }
+        if (delivery.duplicateFinal !== "none") {
+          seen[delivery.duplicateFinal] += 1;
+          expect(posts[1]?.body).toBe(posts[0]?.body);
+          if (delivery.duplicateFinal === "same_signature") {
+            expect(posts[1]?.headers["elevenlabs-signature"]).toBe(
+              posts[0]?.headers["elevenlabs-signature"],
+            );
+          }
+        }
+        if (delivery.finalBeforeLastUtterance && !played.has(record.outcome)) {
+          seen.finalBeforeLastUtterance += 1;
+          const order = worker.received
+            .filter(
+              (request) =>
+                posts.includes(request) ||
+                (request.path.endsWith("/transcription") &&
+                  JSON.parse(request.body).call_sid === record.callSid),
+            )
+            .map((request) => request.path.split("/").at(-1));
+          expect(order.indexOf("post-call")).toBeLessThan(order.lastIndexOf("transcription"));
+        }
+      }
+      expect(seen.same_signature).toBeGreaterThan(0);
+      expect(seen.re_signed_later).toBeGreaterThan(0);
+      expect(seen.finalBeforeLastUtterance).toBeGreaterThan(0);
+    } finally {
+      await worker.close();
+    }
+  });
+});
+
 describe("postgresCallRowProbe", () => {
   const port = 54385;
   let stopPostgres: (() => Promise<void>) | undefined;
@@ -1321,8 +1859,12 @@ describe("postgresCallRowProbe", () => {
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  await waitForAsync(async () => condition(), timeoutMs);
+}
+
+async function waitForAsync(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

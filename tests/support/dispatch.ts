@@ -129,9 +129,20 @@ export async function setSimulatorPlan(lab: Lab, maxLiveCalls: number | null) {
   });
 }
 
-/** Delivers every webhook the simulator has queued so far, in order; returns how many. */
-export async function deliverOutbox(lab: Lab): Promise<number> {
-  const { webhooks } = await simulator<{ webhooks: OutgoingWebhook[] }>(lab, "/__sim/outbox");
+/**
+ * Delivers every webhook the simulator has queued so far, in order; returns how many.
+ * `keepAnswersHeld`: a dial whose answer the simulator holds until its early event is
+ * taken (0603) stays held, so the event surely reaches the Worker before the answer
+ * (release it with releaseHeldAnswers).
+ */
+export async function deliverOutbox(
+  lab: Lab,
+  options: { keepAnswersHeld?: boolean } = {},
+): Promise<number> {
+  const { webhooks } = await simulator<{ webhooks: OutgoingWebhook[] }>(
+    lab,
+    options.keepAnswersHeld ? "/__sim/outbox?keep_answers_held=1" : "/__sim/outbox",
+  );
   for (const webhook of webhooks) {
     const headers = { ...webhook.headers };
     if (lab.clock && webhook.kind === "post_call") {
@@ -158,6 +169,14 @@ export async function deliverOutbox(lab: Lab): Promise<number> {
     }
   }
   return webhooks.length;
+}
+
+/** Lets the simulator send the dial answers it holds (0603); returns how many. */
+export async function releaseHeldAnswers(lab: Lab): Promise<number> {
+  const { released } = await simulator<{ released: number }>(lab, "/__sim/release-held-answers", {
+    method: "POST",
+  });
+  return released;
 }
 
 export function driver(driverId: number, lastFour: string, extra: Record<string, unknown> = {}) {

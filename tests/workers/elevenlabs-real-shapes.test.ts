@@ -5,7 +5,6 @@
 // a movable clock, as in the reconciler's tests.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DISPATCH_CRON, RECONCILER_CRON } from "../../src/crons";
-import { captureLogs } from "../support/logs";
 import {
   allTargets,
   consumeDispatch,
@@ -19,8 +18,10 @@ import {
   movableClock,
   newLab,
   operatorRequest,
+  releaseHeldAnswers,
   simulatorStats,
 } from "../support/dispatch";
+import { captureLogs } from "../support/logs";
 import { initiationFailureEvent, signedPostCall, transcriptionEvent } from "../support/post-call";
 
 afterEach(() => vi.restoreAllMocks());
@@ -66,12 +67,18 @@ async function playOut(lab: Lab): Promise<void> {
   await deliverOutbox(lab);
 }
 
-/** Delivers webhooks as soon as the simulator queues any (it may hold a dial's answer until then). */
-async function deliverWhenQueued(lab: Lab, timeoutMs = 4_000): Promise<number> {
+/**
+ * Delivers the simulator's webhooks as soon as it queues any, while it still holds its
+ * answer to the dial (0603 sends its busy event first), then lets the answer go.
+ */
+async function deliverEarlyEvents(lab: Lab, timeoutMs = 4_000): Promise<number> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const delivered = await deliverOutbox(lab);
-    if (delivered > 0) return delivered;
+    const delivered = await deliverOutbox(lab, { keepAnswersHeld: true });
+    if (delivered > 0) {
+      expect(await releaseHeldAnswers(lab)).toBe(1);
+      return delivered;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error("the simulator queued no webhook");
@@ -161,7 +168,7 @@ describe("an event that outruns ElevenLabs' answer to our dial", () => {
     });
     // The simulator holds its answer until its busy event has been taken and delivered.
     const dialing = consumeDispatch(lab);
-    expect(await deliverWhenQueued(lab)).toBe(1);
+    expect(await deliverEarlyEvents(lab)).toBe(1);
     await dialing;
 
     const [target] = await allTargets(lab, json.campaign.id);
@@ -177,17 +184,21 @@ describe("an event that outruns ElevenLabs' answer to our dial", () => {
     expect(await liveCalls(lab)).toEqual({ inProgress: 0, slots: 0 });
     expect(await inboxSize(lab)).toBe(0);
 
-    // The retry is due a minute later, as the campaign's retry rules say.
+    // The retry is due a minute later, as the campaign's retry rules say; busy again, and
+    // the two attempts are used up.
     clock.advance(61_000);
-    await fireCron(lab, DISPATCH_CRON);
+    const retrying = fireCron(lab, DISPATCH_CRON);
+    await deliverEarlyEvents(lab);
+    await retrying;
     const [again] = await allTargets(lab, json.campaign.id);
-    expect(again?.attempts).toBe(2);
+    expect(again).toMatchObject({ status: "FAILED", attempts: 2, last_failure_reason: "busy" });
+    expect(await liveCalls(lab)).toEqual({ inProgress: 0, slots: 0 });
   });
 
   it("0603 in a batch: the call reads FAILED busy at once, not IN_PROGRESS", async () => {
     const lab = await newLab();
     const answering = batch(lab, [driver(6031, "0603")]);
-    await deliverWhenQueued(lab);
+    await deliverEarlyEvents(lab);
     const { results } = await answering;
     const call = await readCall(lab, results[0]?.call_sid as string);
     expect(call.call).toMatchObject({ status: "FAILED", failure_reason: "busy" });
@@ -315,7 +326,9 @@ describe("the reconciler reads the same facts as the webhook", () => {
       callSid,
       startTimeUnixSecs: Math.floor(Date.now() / 1000),
       durationSecs: 30,
-      transcript: [{ role: "agent", message: "Hello, this is the safety team.", time_in_call_secs: 0 }],
+      transcript: [
+        { role: "agent", message: "Hello, this is the safety team.", time_in_call_secs: 0 },
+      ],
     });
     const response = await labRequest(
       lab,
