@@ -4,6 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readMigrationFiles } from "drizzle-orm/migrator";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
@@ -150,8 +151,23 @@ function folderEndingAt(folder: string, last: JournalEntry): string {
 }
 
 /**
- * Applies every pending migration (up to `options.to`) in one transaction, as drizzle's
- * migrator does: either all of them land or none.
+ * The first line that marks a migration to be run outside a transaction, one statement at
+ * a time: `CREATE INDEX CONCURRENTLY` on a live table cannot run inside one. Such a
+ * migration holds nothing but index builds, each written to be run again after a failure
+ * (`IF NOT EXISTS`), and is recorded only when every index it built is valid.
+ */
+export const NO_TRANSACTION_MARKER = "-- migrate: no-transaction";
+
+export function runsOutsideTransaction(sqlText: string): boolean {
+  return sqlText.trimStart().startsWith(NO_TRANSACTION_MARKER);
+}
+
+/**
+ * Applies every pending migration (up to `options.to`). Consecutive ordinary migrations
+ * run as drizzle's migrator runs them, in one transaction: either all of them land or
+ * none. A migration marked NO_TRANSACTION_MARKER runs on its own, statement by statement,
+ * and is recorded in drizzle's table exactly as drizzle's migrator records one (the same
+ * hash and created_at), so drizzle and drizzle-kit see the same history.
  */
 export async function applyMigrations(
   databaseUrl: string,
@@ -161,14 +177,45 @@ export async function applyMigrations(
   const entries = readJournal(folder);
   const last = options.to === undefined ? undefined : resolveTarget(options.to, entries);
   if (last === null) return { applied: [] };
-  const runFolder = last ? folderEndingAt(folder, last) : folder;
+  const wanted = entries.filter((entry) => last === undefined || entry.idx <= last.idx);
+  const files = new Map(
+    readMigrationFiles({ migrationsFolder: folder }).map((file) => [file.folderMillis, file]),
+  );
   const client = await connect(databaseUrl, options.log);
+  const copies: string[] = [];
   try {
     // Session lock: the migrator reads "latest applied" before its transaction starts,
     // so two concurrent runs must be serialised around the whole call.
     await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
     const before = new Set(await appliedTimes(client));
-    await migrate(drizzle(client), { migrationsFolder: runFolder });
+    const latest = Math.max(Number.NEGATIVE_INFINITY, ...before);
+    const pending = wanted.filter((entry) => entry.when > latest);
+    // Runs of ordinary migrations, split at each one that must run outside a transaction.
+    let index = 0;
+    while (index < pending.length) {
+      const entry = pending[index] as JournalEntry;
+      const file = files.get(entry.when);
+      if (!file) throw new Error(`drizzle/${entry.tag}.sql is missing`);
+      if (runsOutsideTransaction(file.sql.join("--> statement-breakpoint"))) {
+        await applyOutsideTransaction(client, entry, file);
+        index += 1;
+        continue;
+      }
+      let end = index;
+      while (end + 1 < pending.length) {
+        const next = files.get((pending[end + 1] as JournalEntry).when);
+        if (!next || runsOutsideTransaction(next.sql.join("--> statement-breakpoint"))) break;
+        end += 1;
+      }
+      const runLast = pending[end] as JournalEntry;
+      const runFolder =
+        runLast.idx === (entries.at(-1) as JournalEntry).idx
+          ? folder
+          : folderEndingAt(folder, runLast);
+      if (runFolder !== folder) copies.push(runFolder);
+      await migrate(drizzle(client), { migrationsFolder: runFolder });
+      index = end + 1;
+    }
     const applied = tagsOf(
       (await appliedTimes(client)).filter((when) => !before.has(when)),
       entries,
@@ -176,9 +223,41 @@ export async function applyMigrations(
     for (const tag of applied) options.log?.(`applied ${tag}`);
     return { applied };
   } finally {
-    if (runFolder !== folder) rmSync(runFolder, { recursive: true, force: true });
+    for (const copy of copies) rmSync(copy, { recursive: true, force: true });
     await client.end();
   }
+}
+
+async function applyOutsideTransaction(
+  client: pg.Client,
+  entry: JournalEntry,
+  file: { sql: string[]; hash: string; folderMillis: number },
+) {
+  for (const statement of file.sql) {
+    if (statement.trim().length > 0) await client.query(statement);
+  }
+  // A CONCURRENTLY build that failed (a lock timeout, a duplicate in a unique index)
+  // leaves an INVALID index behind, which Postgres keeps updating but never uses.
+  const invalid = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND NOT i.indisvalid`,
+  );
+  if (invalid.rows.length > 0) {
+    const names = invalid.rows.map((row) => row.name).join(", ");
+    throw new Error(
+      `${entry.tag}: the index build left invalid indexes (${names}). Drop them ` +
+        `(DROP INDEX CONCURRENTLY <name>), fix the cause named above, and migrate again.`,
+    );
+  }
+  await client.query(
+    `CREATE SCHEMA IF NOT EXISTS "drizzle";
+     CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
+  );
+  await client.query(`INSERT INTO ${MIGRATIONS_TABLE} ("hash", "created_at") VALUES ($1, $2)`, [
+    file.hash,
+    file.folderMillis,
+  ]);
 }
 
 /**
