@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runsOutsideTransaction } from "./lib/migrations.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SQUAWK_PACKAGE = "@squawk-cli/linux-x64";
@@ -84,26 +85,42 @@ for (const file of migrations) {
   });
 }
 
-const result = spawnSync(
-  squawk,
-  [
-    "--config",
-    ".squawk.toml",
-    "--pg-version",
-    PG_VERSION,
-    // When every file is exempt (history only), that is a pass, not an error.
-    "--no-error-on-unmatched-pattern",
-    ...process.argv.slice(2),
-    // squawk expands the pattern itself, from the project root, where .squawk.toml's
-    // excluded_paths (relative) match.
-    "drizzle/*.sql",
-  ],
-  { cwd: ROOT, stdio: "inherit" },
+// A migration marked `-- migrate: no-transaction` (scripts/lib/migrations.ts) runs outside
+// a transaction, as CREATE INDEX CONCURRENTLY must: squawk is told so for those files.
+const history = /^drizzle\/000[0-6]_/;
+const outsideTransaction = migrations.filter((file) =>
+  runsOutsideTransaction(readFileSync(join(ROOT, file), "utf8")),
 );
-if (result.error) {
-  console.error(`[db:lint] could not run ${squawk}: ${result.error.message}`);
-  process.exit(2);
+const inTransaction = migrations.filter(
+  (file) => !outsideTransaction.includes(file) && !history.test(file),
+);
+
+function runSquawk(files: string[], extra: string[]): number {
+  if (files.length === 0) return 0;
+  const result = spawnSync(
+    squawk as string,
+    [
+      "--config",
+      ".squawk.toml",
+      "--pg-version",
+      PG_VERSION,
+      ...extra,
+      ...process.argv.slice(2),
+      ...files,
+    ],
+    { cwd: ROOT, stdio: "inherit" },
+  );
+  if (result.error) {
+    console.error(`[db:lint] could not run ${squawk}: ${result.error.message}`);
+    process.exit(2);
+  }
+  return result.status ?? 1;
 }
+
+const status = Math.max(
+  runSquawk(inTransaction, []),
+  runSquawk(outsideTransaction, ["--no-assume-in-transaction"]),
+);
 
 if (withoutReason.length > 0) {
   console.error(
@@ -112,4 +129,4 @@ if (withoutReason.length > 0) {
       withoutReason.map((line) => `  ${line}`).join("\n"),
   );
 }
-process.exit(result.status !== 0 ? (result.status ?? 1) : withoutReason.length > 0 ? 1 : 0);
+process.exit(status !== 0 ? status : withoutReason.length > 0 ? 1 : 0);

@@ -66,6 +66,11 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
     if (report.unfinished) {
       await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "run_unfinished" });
     }
+    if (report.failedToDial + report.cancelledBeforeDial > 0) {
+      // Failed dials freed their slots; should this run have stopped before handing them
+      // on, the next one does, within seconds.
+      await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "dial_failed" });
+    }
     if (report.refusedForConcurrency > 0) {
       // Those targets wait 30 seconds for ElevenLabs to free a line (the database trigger).
       const now = deps.clock.now();

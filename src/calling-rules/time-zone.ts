@@ -61,6 +61,42 @@ export function isValidTimeZone(name: string): boolean {
   }
 }
 
+// Names that are valid IANA zones but stand for a fixed offset all year: a fleet that says
+// "EST" means New York, whose clocks move to EDT in summer, so an 08:00-21:00 "EST" window
+// would call New York until 22:00 local. Each is refused, with the place to name instead.
+const FIXED_OFFSET_PLACES: Readonly<Record<string, string>> = {
+  est: "America/New_York",
+  mst: "America/Denver (or America/Phoenix, which keeps MST all year)",
+  hst: "Pacific/Honolulu",
+  gmt: "Europe/London",
+  "etc/gmt": "Europe/London",
+  "etc/gmt0": "Europe/London",
+  "etc/gmt+0": "Europe/London",
+  "etc/gmt-0": "Europe/London",
+  "etc/greenwich": "Europe/London",
+  gmt0: "Europe/London",
+  "gmt+0": "Europe/London",
+  "gmt-0": "Europe/London",
+  greenwich: "Europe/London",
+};
+/** Zones that are UTC and say so: accepted. */
+const UTC_NAMES = new Set(["utc", "etc/utc"]);
+
+/**
+ * Why a valid zone name is still refused: it is a fixed offset (EST, MST, HST, GMT and
+ * the Etc/... names other than UTC) that never follows daylight saving, while the places
+ * whose clocks people call by it do. Returns the place to name instead, or null when the
+ * name is fine. UTC stays accepted.
+ */
+export function fixedOffsetZonePlace(name: string): string | null {
+  const lower = name.toLowerCase();
+  if (UTC_NAMES.has(lower)) return null;
+  const known = FIXED_OFFSET_PLACES[lower];
+  if (known !== undefined) return known;
+  if (lower.startsWith("etc/")) return "a place such as America/Chicago or America/New_York";
+  return null;
+}
+
 function zoneFor(timeZone: string): Zone {
   const cached = zones.get(timeZone);
   if (cached !== undefined) return cached;

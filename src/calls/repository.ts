@@ -124,6 +124,34 @@ export async function updateStatusByCallSid(
   return updated ?? null;
 }
 
+/**
+ * Right before a campaign call is dialed: if its campaign is no longer RUNNING (cancelled
+ * since the claim), the call is FAILED `campaign_cancelled` instead, in one statement, and
+ * true is returned: do not dial. The trigger (migration 0012) moves the target to
+ * CANCELLED and frees the slot. False for a running campaign, or a call that is not a
+ * campaign's.
+ */
+export async function failIfCampaignStopped(
+  db: Database,
+  callSid: string,
+  now: Date,
+): Promise<boolean> {
+  const result = await withDbRetry(() =>
+    db.execute(sql`
+      UPDATE calls SET status = 'FAILED', failure_reason = 'campaign_cancelled',
+             failure_detail = 'The campaign was cancelled before this driver was dialed: not dialed.',
+             call_end_time = ${now.toISOString()}::timestamptz, updated_at = now()
+      WHERE calls.call_sid = ${callSid} AND ${FAILABLE}
+        AND EXISTS (
+          SELECT 1 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
+          WHERE t.id = calls.campaign_target_id AND c.status <> 'RUNNING'
+        )
+      RETURNING calls.id
+    `),
+  );
+  return result.rows.length > 0;
+}
+
 export type ReportResult =
   | { kind: "unknown_call" }
   | {

@@ -26,7 +26,7 @@ export const batchRoute = createRoute({
   tags: ["calls"],
   summary: "Call a batch of drivers about their violations",
   description:
-    "Takes a free live-call slot for every driver (all or none: 429 at_capacity when there are fewer free slots than drivers, and nothing is written), writes one Call row per driver, then asks ElevenLabs to dial (at most CALL_CONCURRENCY at once). Numbers on the do-not-call list are not dialed (FAILED, do_not_call). One result per driver, in request order.",
+    "Takes a free live-call slot for every driver (all or none: 429 at_capacity when there are fewer free slots than drivers, and nothing is written), writes one Call row per driver, then asks ElevenLabs to dial (at most CALL_CONCURRENCY at once). Numbers on the do-not-call list are not dialed (FAILED, do_not_call), nor numbers in a live call from any campaign or batch, or given twice in this batch (FAILED, number_in_call: one number, one live call). One result per driver, in request order.",
   security: [{ bearerAuth: [] }],
   middleware: [requireBearerToken("API_TOKEN")] as const,
   request: {

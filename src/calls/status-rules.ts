@@ -74,7 +74,7 @@ export function failedConversationEnding(callResult: unknown): string {
 /**
  * Failure reasons that prove nothing rang: ElevenLabs refused the request (4xx or
  * `success: false`), refused it for concurrency, or we never asked it (do-not-call list,
- * no free slot). A later report for such a call is left alone and logged.
+ * no free slot, the number in a live call, the campaign cancelled before the dial). A later report for such a call is left alone and logged.
  */
 export const NOTHING_RANG = [
   "elevenlabs_http_error",
@@ -82,6 +82,8 @@ export const NOTHING_RANG = [
   "elevenlabs_at_capacity",
   "do_not_call",
   "at_capacity",
+  "number_in_call",
+  "campaign_cancelled",
 ] as const;
 
 /** The reason code of a failure_reason (rows before 0007 hold "code: sentence"). */

@@ -10,7 +10,7 @@ import { isCampaignId } from "./repository";
 export interface CampaignBreakdown {
   /** COMPLETED targets by their latest call's call_successful ("none" before the analysis). */
   reached: Record<string, number>;
-  /** QUEUED targets by waiting_for (start_at, calling_window, retry, slot). */
+  /** QUEUED targets by waiting_for (start_at, calling_window, retry, slot, number_in_call). */
   waiting: Record<string, number>;
   /** FAILED targets by last_failure_reason. */
   failed: Record<string, number>;
@@ -41,8 +41,11 @@ export async function getCampaignBreakdown(
         SELECT CASE t.status WHEN 'COMPLETED' THEN 'reached' WHEN 'QUEUED' THEN 'waiting'
                              WHEN 'FAILED' THEN 'failed' ELSE 'skipped' END AS kind,
                CASE t.status
-                 WHEN 'QUEUED' THEN CASE WHEN t.next_attempt_at <= ${now.toISOString()}::timestamptz
-                                         THEN 'slot' ELSE t.wait_reason END
+                 WHEN 'QUEUED' THEN CASE
+                   WHEN t.next_attempt_at > ${now.toISOString()}::timestamptz THEN t.wait_reason
+                   WHEN EXISTS (SELECT 1 FROM calls live_call WHERE live_call.phone_number = t.phone_number
+                                AND live_call.status = 'IN_PROGRESS') THEN 'number_in_call'
+                   ELSE 'slot' END
                  WHEN 'COMPLETED' THEN (SELECT c.call_successful FROM calls c
                                         WHERE c.id = t.call_ids[cardinality(t.call_ids)])
                  ELSE t.last_failure_reason END AS reason

@@ -238,6 +238,7 @@ interface TargetRow extends Record<string, unknown> {
   wait_reason: WaitReason | null;
   next_attempt_at: string | null;
   due: boolean | null;
+  number_in_call: boolean | null;
   attempts: number;
   call_sids: string[] | null;
   last_failure_reason: string | null;
@@ -251,6 +252,8 @@ export const targetColumns = (now: Date): SQL => sql`
   t.position, t.driver_id, t.driver_name, t.phone_number, t.time_zone, t.status, t.wait_reason,
   ${isoUtc(sql`t.next_attempt_at`)} AS next_attempt_at,
   t.next_attempt_at <= ${now.toISOString()}::timestamptz AS due,
+  (t.status = 'QUEUED' AND EXISTS (SELECT 1 FROM calls live_call
+     WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')) AS number_in_call,
   cardinality(t.call_ids) AS attempts,
   (SELECT array_agg(calls.call_sid ORDER BY u.ord)
      FROM unnest(t.call_ids) WITH ORDINALITY AS u(id, ord) JOIN calls ON calls.id = u.id) AS call_sids,
@@ -265,8 +268,14 @@ export function toTargetView(row: TargetRow): CampaignTargetView {
     phone_number: row.phone_number,
     time_zone: row.time_zone,
     status: row.status,
-    // Due now, it waits only for a free live-call slot.
-    waiting_for: queued ? (row.due ? "slot" : row.wait_reason) : null,
+    // Due now, it waits only for a free live-call slot, or for its number's live call to end.
+    waiting_for: queued
+      ? row.due
+        ? row.number_in_call
+          ? "number_in_call"
+          : "slot"
+        : row.wait_reason
+      : null,
     next_attempt_at: queued ? row.next_attempt_at : null,
     attempts: Number(row.attempts),
     call_sids: row.call_sids ?? [],

@@ -2,10 +2,10 @@
 // generate the OpenAPI document; the calling rules (zones, windows) are the ones of
 // src/calling-rules/, so what is accepted here is exactly what the dispatcher can honour.
 import { z } from "@hono/zod-openapi";
-import { isValidTimeZone } from "../calling-rules/time-zone";
+import { fixedOffsetZonePlace, isValidTimeZone } from "../calling-rules/time-zone";
 import { parseCallingWindow } from "../calling-rules/window";
 import { driverSchema, refuseRepeatedDrivers } from "../calls/schemas";
-import { CAMPAIGN_STATUSES, RETRYABLE_ENDINGS, TARGET_STATUSES, WAIT_REASONS } from "../db/schema";
+import { CAMPAIGN_STATUSES, RETRYABLE_ENDINGS, TARGET_STATUSES, WAITING_FOR } from "../db/schema";
 import { isoInstant, storableText } from "../http/schemas";
 
 export const MAX_DRIVERS_PER_CAMPAIGN = 10_000;
@@ -14,7 +14,20 @@ export const timeZoneSchema = z
   .string()
   .max(64)
   .refine(isValidTimeZone, "must be an IANA time zone such as America/Chicago")
-  .openapi({ example: "America/Chicago" });
+  .superRefine((name, ctx) => {
+    const place = isValidTimeZone(name) ? fixedOffsetZonePlace(name) : null;
+    if (place !== null) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${name} is a fixed offset that never changes for daylight saving, while the clocks people call by it do: name the place instead, e.g. ${place} (UTC is accepted)`,
+      });
+    }
+  })
+  .openapi({
+    example: "America/Chicago",
+    description:
+      "An IANA time zone named by a place (America/Chicago). Fixed-offset names that hide daylight saving (EST, MST, HST, GMT, Etc/...) are refused; UTC is accepted.",
+  });
 
 export const callingWindowSchema = z
   .object({
@@ -129,9 +142,9 @@ export const campaignTargetSchema = z
     phone_number: z.string(),
     time_zone: z.string(),
     status: z.enum(TARGET_STATUSES),
-    waiting_for: z.enum(WAIT_REASONS).nullable().openapi({
+    waiting_for: z.enum(WAITING_FOR).nullable().openapi({
       description:
-        "Only while QUEUED: start_at, calling_window (outside the driver's local window), retry (backoff after busy / no-answer / voicemail) or slot (due, waiting for a free live-call slot).",
+        "Only while QUEUED: start_at, calling_window (outside the driver's local window), retry (backoff after busy / no-answer / voicemail), slot (due, waiting for a free live-call slot) or number_in_call (due, but its phone number is in a live call from another campaign or a batch: one number, one live call).",
     }),
     next_attempt_at: z.string().nullable(),
     attempts: z.number().int(),

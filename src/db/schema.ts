@@ -83,6 +83,10 @@ export const calls = pgTable(
       table.id.desc().nullsFirst(),
     ),
     index("idx_calls_status_created_at").on(table.status, table.createdAt),
+    // One number, one live call (0011, built CONCURRENTLY): what holds it when claims race.
+    uniqueIndex("uq_calls_live_phone_number")
+      .on(table.phoneNumber)
+      .where(sql`status = 'IN_PROGRESS'`),
     check("ck_calls_status", sql`${table.status} IN ('IN_PROGRESS', 'COMPLETED', 'FAILED')`),
     // NOT VALID in migration 0008 (no scan of the live table); drizzle cannot say so.
     foreignKey({
@@ -148,6 +152,13 @@ export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 export const WAIT_REASONS = ["start_at", "calling_window", "retry", "slot"] as const;
 export type WaitReason = (typeof WAIT_REASONS)[number];
+/**
+ * What a QUEUED target waits for, as the API says it: the stored wait reasons, plus what a
+ * due target waits for, worked out when it is read (a free slot, or the end of the live
+ * call its number is in).
+ */
+export const WAITING_FOR = [...WAIT_REASONS, "number_in_call"] as const;
+export type WaitingFor = (typeof WAITING_FOR)[number];
 
 export const RETRYABLE_ENDINGS = ["busy", "no-answer", "voicemail"] as const;
 export type RetryableEnding = (typeof RETRYABLE_ENDINGS)[number];

@@ -3,7 +3,9 @@
 // one statement, then dial and record each, at most CALL_CONCURRENCY at once.
 //   - the database is down: 503, no row written, no phone rings;
 //   - fewer free slots than drivers: 429 at_capacity, no row written, no phone rings;
-//   - a number on the do-not-call list: its row is FAILED do_not_call, it is not dialed.
+//   - a number on the do-not-call list: its row is FAILED do_not_call, it is not dialed;
+//   - a number in a live call (one number, one live call): FAILED number_in_call, not
+//     dialed, no slot.
 import type { Clock } from "../app-env";
 import type { Database } from "../db/client";
 import type { ElevenLabsClient } from "../elevenlabs/client";
@@ -64,6 +66,12 @@ export async function mapWithConcurrency<T, R>(
   return results;
 }
 
+const NOT_DIALED_MESSAGES = {
+  do_not_call: "The number is on the do-not-call list: the driver was not called.",
+  number_in_call:
+    "The number is in a live call already (from a campaign, a batch, or an earlier driver of this batch): the driver was not called. Try again when that call has ended.",
+} as const;
+
 export async function placeBatch(options: {
   db: Database;
   elevenLabs: ElevenLabsClient;
@@ -114,18 +122,15 @@ export async function placeBatch(options: {
         call_sid: claimed.callSid,
         driver_id: driver.driver_id,
         to: maskPhoneNumber(driver.phone_number),
-        status: claimed.doNotCall ? "FAILED" : "IN_PROGRESS",
+        status: claimed.notDialed ? "FAILED" : "IN_PROGRESS",
       });
-      if (claimed.doNotCall) {
+      if (claimed.notDialed) {
         return {
           driver_id: driver.driver_id,
           call_sid: claimed.callSid,
           conversation_id: null,
           status: "FAILED",
-          error: {
-            code: "do_not_call",
-            message: "The number is on the do-not-call list: the driver was not called.",
-          },
+          error: { code: claimed.notDialed, message: NOT_DIALED_MESSAGES[claimed.notDialed] },
         };
       }
       const placed = await placeClaimedCall({

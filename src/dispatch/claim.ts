@@ -22,6 +22,12 @@
 // its latest version (QUEUED, due, inside its window), and the same statement moves it to
 // CALLING. A repeated message, a second consumer or a stale snapshot finds it CALLING.
 //
+// Why a number never has two live calls (one number, one live call): a claim skips numbers
+// that have a live call and takes at most one target per number; and the unique index
+// uq_calls_live_phone_number (migration 0011) refuses a second IN_PROGRESS call to a
+// number whatever the snapshots, so of two claims that race for one number, the second
+// fails as a race and is run again with a fresh snapshot, which skips the number.
+//
 // Why a lost answer loses nothing: each claim carries an id (stored in calls.batch_id). A
 // retry of the statement after its answer was lost finds the rows it already wrote by that
 // id and returns them instead of claiming again.
@@ -48,12 +54,14 @@ function freeSlots(cap: number, want: SQL | number): SQL {
   return sql`
     live AS (SELECT count(*)::int AS n FROM calls WHERE status = 'IN_PROGRESS'),
     free_slots AS (
-      -- In random order: claims racing each other then rarely reach for the same number.
-      SELECT slot, row_number() OVER () AS rn
+      -- Lowest numbers first, in the same order in every claim: claims that race for the
+      -- same slots then wait for each other in one order and never deadlock (a random
+      -- order did, for about a second); the loser's conflict is handled as a race.
+      SELECT slot, row_number() OVER (ORDER BY slot) AS rn
       FROM (
         SELECT slot FROM generate_series(1, ${cap}) AS slot
         WHERE slot NOT IN (SELECT s.slot FROM live_call_slots s)
-        ORDER BY random()
+        ORDER BY slot
         LIMIT greatest(0, least(${want}, ${cap} - (SELECT n FROM live)))
       ) AS free
     )`;
@@ -62,10 +70,14 @@ function freeSlots(cap: number, want: SQL | number): SQL {
 function isRace(error: unknown): boolean {
   if (sqlState(error) !== "23505") return false;
   const constraint = violatedConstraint(error);
-  return constraint === "uq_calls_call_sid" || constraint === "live_call_slots_pkey";
+  return (
+    constraint === "uq_calls_call_sid" ||
+    constraint === "live_call_slots_pkey" ||
+    constraint === "uq_calls_live_phone_number"
+  );
 }
 
-/** Runs a claim statement again after a race for a call_sid or a slot, with jitter. */
+/** Runs a claim statement again after a race for a call_sid, a slot or a number, with jitter. */
 async function retryRaces<T>(run: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -148,21 +160,27 @@ export async function claimCampaignTargets(
           WHERE t.id = blocked.id AND NOT EXISTS (SELECT 1 FROM existing)
           RETURNING t.campaign_id
         ),
-        picked AS (
+        -- Locked, then at most one per number (FOR UPDATE cannot share a query level with
+        -- DISTINCT ON): the same number due in two campaigns is dialed once now.
+        candidates AS MATERIALIZED (
           SELECT t.id, t.driver_id, t.phone_number, t.next_attempt_at
           FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
           WHERE ${due}
             AND NOT EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = t.phone_number)
+            AND NOT EXISTS (SELECT 1 FROM calls live_call
+                            WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')
             AND NOT EXISTS (SELECT 1 FROM existing)
           ORDER BY t.next_attempt_at, t.id
-          LIMIT (SELECT count(*) FROM free_slots)
+          LIMIT (SELECT count(*) FROM free_slots) * 2
           FOR UPDATE OF t SKIP LOCKED
         ),
-        more_due AS (
-          SELECT EXISTS (
-            SELECT 1 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
-            WHERE ${due} AND t.id NOT IN (SELECT id FROM picked)
-          ) AS more
+        picked AS (
+          SELECT * FROM (
+            SELECT DISTINCT ON (phone_number) * FROM candidates
+            ORDER BY phone_number, next_attempt_at, id
+          ) AS one_per_number
+          ORDER BY next_attempt_at, id
+          LIMIT (SELECT count(*) FROM free_slots)
         ),
         pairs AS (
           SELECT p.*, f.slot, nextval(pg_get_serial_sequence('calls', 'id'))::int AS call_id,
@@ -172,7 +190,7 @@ export async function claimCampaignTargets(
         ),
         slots AS (
           INSERT INTO live_call_slots (slot, call_id)
-          SELECT slot, call_id FROM pairs
+          SELECT slot, call_id FROM pairs ORDER BY slot
           ON CONFLICT (slot) DO NOTHING
           RETURNING call_id
         ),
@@ -184,6 +202,18 @@ export async function claimCampaignTargets(
                  p.driver_id, p.phone_number, 'IN_PROGRESS', ${now}::timestamptz, p.id, ${claimId}::uuid
           FROM pairs p JOIN slots s ON s.call_id = p.call_id
           RETURNING id, call_sid, campaign_target_id
+        ),
+        -- Due targets left after this claim, picked ones that lost their slot to a racing
+        -- claim included (they are still QUEUED): the run claims again rather than leave
+        -- them to the cron. Targets whose number is in a call wait for that call's end,
+        -- which wakes the dispatcher.
+        more_due AS (
+          SELECT EXISTS (
+            SELECT 1 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
+            WHERE ${due} AND t.id NOT IN (SELECT campaign_target_id FROM inserted)
+              AND NOT EXISTS (SELECT 1 FROM calls live_call
+                              WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')
+          ) AS more
         ),
         claimed AS (
           UPDATE campaign_targets t
@@ -240,8 +270,17 @@ export interface BatchDriver {
 export type BatchClaim =
   | {
       kind: "claimed";
-      /** One per driver, in request order; do-not-call drivers are FAILED rows, not dialed. */
-      calls: { callId: number; callSid: string; driverId: number; doNotCall: boolean }[];
+      /**
+       * One per driver, in request order. `notDialed`: written FAILED with that reason and
+       * not dialed: the number is on the do-not-call list, or it is in a live call (from any
+       * campaign or batch, or an earlier driver of this batch with the same number).
+       */
+      calls: {
+        callId: number;
+        callSid: string;
+        driverId: number;
+        notDialed: "do_not_call" | "number_in_call" | null;
+      }[];
     }
   | { kind: "at_capacity"; live: number; freeSlots: number; needed: number };
 
@@ -253,14 +292,15 @@ interface BatchClaimRow extends Record<string, unknown> {
   call_id: number | null;
   call_sid: string | null;
   driver_id: number | null;
-  do_not_call: boolean | null;
+  not_dialed: "do_not_call" | "number_in_call" | null;
 }
 
 /**
  * Claims a slot for every driver of a batch, or none: the batch is dialed now or not at
  * all (a longer list is a campaign, which waits for slots). Drivers whose number is on the
- * do-not-call list need no slot: their Call row is written FAILED `do_not_call` and they
- * are not dialed. Nothing at all is written when the free slots do not suffice.
+ * do-not-call list, or in a live call, need no slot: their Call row is written FAILED
+ * (`do_not_call`, `number_in_call`) and they are not dialed. Nothing at all is written when
+ * the free slots do not suffice.
  */
 export async function claimBatchSlots(
   db: Database,
@@ -275,14 +315,26 @@ export async function claimBatchSlots(
         WITH existing AS (
           SELECT id, call_sid, driver_id, status, failure_reason FROM calls WHERE batch_id = ${claimId}::uuid
         ),
-        input AS (
+        given AS (
           SELECT i.driver_id, i.phone_number, i.ord,
-                 EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = i.phone_number) AS do_not_call
+                 row_number() OVER (PARTITION BY i.phone_number ORDER BY i.ord) AS nth_with_number
           FROM unnest(${sql.param(drivers.map((driver) => driver.driver_id))}::int[],
                       ${sql.param(drivers.map((driver) => driver.phone_number))}::text[])
                WITH ORDINALITY AS i(driver_id, phone_number, ord)
         ),
-        needed AS (SELECT count(*) FILTER (WHERE NOT do_not_call)::int AS n FROM input),
+        input AS (
+          SELECT g.driver_id, g.phone_number, g.ord,
+                 CASE
+                   WHEN EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = g.phone_number)
+                     THEN 'do_not_call'
+                   WHEN g.nth_with_number > 1
+                     OR EXISTS (SELECT 1 FROM calls live_call
+                                WHERE live_call.phone_number = g.phone_number AND live_call.status = 'IN_PROGRESS')
+                     THEN 'number_in_call'
+                 END AS not_dialed
+          FROM given g
+        ),
+        needed AS (SELECT count(*) FILTER (WHERE not_dialed IS NULL)::int AS n FROM input),
         ${freeSlots(options.maxLiveCalls, sql`(SELECT n FROM needed)`)},
         go AS (
           SELECT NOT EXISTS (SELECT 1 FROM existing)
@@ -290,20 +342,24 @@ export async function claimBatchSlots(
         ),
         pairs AS (
           SELECT d.ord, f.slot
-          FROM (SELECT ord, row_number() OVER (ORDER BY ord) AS rn FROM input WHERE NOT do_not_call) d
+          FROM (SELECT ord, row_number() OVER (ORDER BY ord) AS rn FROM input WHERE not_dialed IS NULL) d
           JOIN free_slots f ON f.rn = d.rn
           WHERE (SELECT go FROM go)
         ),
+        -- Call ids in request order (the subquery sorts before nextval is called).
         numbered AS (
-          SELECT input.*, pairs.slot, nextval(pg_get_serial_sequence('calls', 'id'))::int AS call_id
-          FROM input LEFT JOIN pairs ON pairs.ord = input.ord
-          WHERE (SELECT go FROM go)
+          SELECT ordered.*, nextval(pg_get_serial_sequence('calls', 'id'))::int AS call_id
+          FROM (
+            SELECT input.*, pairs.slot FROM input LEFT JOIN pairs ON pairs.ord = input.ord
+            WHERE (SELECT go FROM go)
+            ORDER BY input.ord
+          ) AS ordered
         ),
         -- A plain INSERT: a slot taken since our snapshot aborts the whole statement, so a
         -- batch never gets part of its slots; it is retried with a fresh snapshot.
         slots AS (
           INSERT INTO live_call_slots (slot, call_id)
-          SELECT slot, call_id FROM numbered WHERE slot IS NOT NULL
+          SELECT slot, call_id FROM numbered WHERE slot IS NOT NULL ORDER BY slot
           RETURNING call_id
         ),
         inserted AS (
@@ -312,23 +368,28 @@ export async function claimBatchSlots(
           SELECT n.call_id,
                  ${callSidCandidate(sql`('EL_' || n.driver_id || '_' || ${seconds}::bigint)`, sql`0`)},
                  n.driver_id, n.phone_number,
-                 CASE WHEN n.do_not_call THEN 'FAILED' ELSE 'IN_PROGRESS' END,
-                 CASE WHEN n.do_not_call THEN 'do_not_call' END,
-                 CASE WHEN n.do_not_call THEN 'The number is on the do-not-call list: not dialed.' END,
+                 CASE WHEN n.not_dialed IS NULL THEN 'IN_PROGRESS' ELSE 'FAILED' END,
+                 n.not_dialed,
+                 CASE n.not_dialed
+                   WHEN 'do_not_call' THEN 'The number is on the do-not-call list: not dialed.'
+                   WHEN 'number_in_call' THEN 'The number is in a live call already (one number, one live call): not dialed.'
+                 END,
                  ${now}::timestamptz, ${claimId}::uuid
           FROM numbered n
           ORDER BY n.ord
-          RETURNING id, call_sid, driver_id, status
+          RETURNING id, call_sid, driver_id, failure_reason
         ),
         rows AS (
-          SELECT id, call_sid, driver_id, status = 'FAILED' AS do_not_call FROM inserted
+          SELECT id, call_sid, driver_id, failure_reason AS not_dialed FROM inserted
           UNION ALL
-          SELECT id, call_sid, driver_id, failure_reason = 'do_not_call' FROM existing
+          SELECT id, call_sid, driver_id,
+                 CASE WHEN failure_reason IN ('do_not_call', 'number_in_call') THEN failure_reason END
+          FROM existing
         )
         SELECT (SELECT go FROM go) OR EXISTS (SELECT 1 FROM existing) AS go,
                (SELECT n FROM live) AS live, (SELECT count(*) FROM free_slots)::int AS free_slots,
                (SELECT n FROM needed) AS needed,
-               rows.id AS call_id, rows.call_sid, rows.driver_id, rows.do_not_call
+               rows.id AS call_id, rows.call_sid, rows.driver_id, rows.not_dialed
         FROM (SELECT 1) AS one LEFT JOIN rows ON true
       `),
     ),
@@ -351,7 +412,7 @@ export async function claimBatchSlots(
           callId: row.call_id as number,
           callSid: row.call_sid as string,
           driverId: row.driver_id as number,
-          doNotCall: row.do_not_call === true,
+          notDialed: row.not_dialed,
         },
       ]),
   );

@@ -3,7 +3,11 @@
 // its answer is stored at once: the conversation_id, or FAILED with the reason. Each step
 // holds at most one connection at a time, so a caller running N of these at once stays
 // within a Worker's 6 simultaneous connections when N <= 6.
-import { updateConversationId, updateStatusByCallSid } from "../calls/repository";
+import {
+  failIfCampaignStopped,
+  updateConversationId,
+  updateStatusByCallSid,
+} from "../calls/repository";
 import type { Database } from "../db/client";
 import {
   type ElevenLabsClient,
@@ -20,11 +24,15 @@ export interface CallToPlace {
   driverName: string;
   phoneNumber: string;
   violations: { code: string; description: string; occurred_at: string }[];
+  /** Set for a campaign's call: its campaign is checked again right before the dial. */
+  campaignTargetId?: number | null;
 }
 
 export type PlacedCall =
   | { ok: true; conversationId: string }
-  | { ok: false; code: OutboundCallFailureCode; message: string };
+  | { ok: false; code: OutboundCallFailureCode; message: string }
+  /** The campaign was cancelled after the claim: not dialed (FAILED campaign_cancelled). */
+  | { ok: false; code: "campaign_cancelled"; message: string };
 
 const FAILURE_MESSAGES: Record<OutboundCallFailureCode, string> = {
   elevenlabs_http_error: "ElevenLabs refused the outbound call.",
@@ -55,6 +63,19 @@ export async function placeClaimedCall(options: {
     driver_id: call.driverId,
     to: maskPhoneNumber(call.phoneNumber),
   });
+  // Once cancel has answered, no new dial of that campaign starts: a driver claimed just
+  // before the cancel is checked again here, right before its dial.
+  if (
+    call.campaignTargetId != null &&
+    (await failIfCampaignStopped(db, call.callSid, options.now()))
+  ) {
+    log.info("call_not_dialed", { reason: "campaign_cancelled" });
+    return {
+      ok: false,
+      code: "campaign_cancelled",
+      message: "The campaign was cancelled before this driver was dialed.",
+    };
+  }
   const outcome = await options.elevenLabs.placeOutboundCall({
     toNumber: call.phoneNumber,
     dynamicVariables: {

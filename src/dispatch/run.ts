@@ -40,6 +40,8 @@ export interface DispatchReport {
   skipped: number;
   /** Dials ElevenLabs refused for concurrency: those targets wait 30 s for a slot. */
   refusedForConcurrency: number;
+  /** Claimed drivers whose campaign was cancelled before their dial: not dialed. */
+  cancelledBeforeDial: number;
   /** More work was due when the run stopped for time. */
   unfinished: boolean;
 }
@@ -55,6 +57,7 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
     failedToDial: 0,
     skipped: 0,
     refusedForConcurrency: 0,
+    cancelledBeforeDial: 0,
     unfinished: false,
   };
   if (options.housekeeping) {
@@ -74,12 +77,14 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
   let claiming: Promise<void> | null = null;
   let idleLanes = 0;
   let exhausted = false;
+  let outOfTime = false;
   let emptyClaimsInARow = 0;
 
   const claimForIdleLanes = async () => {
     if (Date.now() - startedAt > maxRunMs) {
       report.unfinished = true;
       exhausted = true;
+      outOfTime = true;
       return;
     }
     const claim = await claimCampaignTargets(db, {
@@ -129,10 +134,22 @@ export async function runDispatch(options: DispatchRunOptions): Promise<Dispatch
       });
       if (placed.ok) report.dialed += 1;
       else if (placed.code === "elevenlabs_at_capacity") report.refusedForConcurrency += 1;
+      else if (placed.code === "campaign_cancelled") report.cancelledBeforeDial += 1;
       else report.failedToDial += 1;
+      if (!placed.ok && placed.code !== "elevenlabs_at_capacity" && !outOfTime) {
+        // The failed dial freed its slot at once: this run hands it on (the claim that
+        // ended the run may have seen no free slot), not the next message or the cron. A
+        // concurrency refusal is not followed up here: ElevenLabs is full right now.
+        exhausted = false;
+        emptyClaimsInARow = 0;
+      }
     }
   };
-  await Promise.all(Array.from({ length: lanes }, lane));
+  // Every lane runs to its end even when another one throws: a lane abandoned mid-dial
+  // would leave a call whose answer nobody records. The first error is thrown after.
+  const ended = await Promise.allSettled(Array.from({ length: lanes }, lane));
+  const failed = ended.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
 
   report.skipped = campaignsWithSkips.size;
   // A do-not-call skip may have finished a campaign's last target; no call status changed,

@@ -96,7 +96,42 @@ describe("POST /campaigns refuses bad input with a 400 naming the field, and sto
       "drivers.1.driver_id",
     ],
     ["no drivers", { time_zone: "UTC", drivers: [] }, "drivers"],
+    [
+      "a default zone of EST, which hides daylight saving",
+      { time_zone: "EST", drivers: [driver(1, "0100")] },
+      "time_zone",
+    ],
+    ["a default zone of MST", { time_zone: "MST", drivers: [driver(1, "0100")] }, "time_zone"],
+    [
+      "a driver zone of HST",
+      { time_zone: "UTC", drivers: [driver(1, "0100", { time_zone: "HST" })] },
+      "drivers.0.time_zone",
+    ],
+    [
+      "a driver zone of Etc/GMT+5",
+      { time_zone: "UTC", drivers: [driver(1, "0100", { time_zone: "Etc/GMT+5" })] },
+      "drivers.0.time_zone",
+    ],
   ];
+
+  it("says which place to name instead of a fixed-offset zone; UTC and places are accepted", async () => {
+    const lab = await newLab();
+    const refused = await labRequest(
+      lab,
+      operatorRequest("POST", "/campaigns", { time_zone: "EST", drivers: [driver(1, "0100")] }),
+    );
+    expect(refused.status).toBe(400);
+    const [detail] = (await errorOf(refused)).details ?? [];
+    expect(detail).toMatchObject({ field: "time_zone" });
+    expect(detail?.message).toContain("America/New_York");
+    for (const zone of ["UTC", "America/New_York", "America/Phoenix", "EST5EDT"]) {
+      const accepted = await labRequest(
+        lab,
+        operatorRequest("POST", "/campaigns", { time_zone: zone, drivers: [driver(1, "0100")] }),
+      );
+      expect(accepted.status, zone).toBe(202);
+    }
+  });
 
   it.each(cases)("%s", async (_, body, field) => {
     const lab = await newLab();

@@ -35,6 +35,7 @@ export const WAITING_FOR_TEXT: Readonly<Record<string, string>> = {
   calling_window: "its calling window",
   retry: "its next retry",
   slot: "a free line",
+  number_in_call: "its number's call to end",
 };
 
 /** The same, as a count's label ("calling window: 12"). */
@@ -43,6 +44,7 @@ export const WAITING_FOR_LABEL: Readonly<Record<string, string>> = {
   calling_window: "calling window",
   retry: "retry",
   slot: "a free line",
+  number_in_call: "number in a call",
 };
 
 export const SEGMENTS = [
