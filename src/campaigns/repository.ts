@@ -98,6 +98,25 @@ function toView(row: CampaignRow): CampaignView {
   };
 }
 
+/**
+ * The id of the campaign an Idempotency-Key (and body) creates: the same key and body give
+ * the same id, so a request retried after an answer that was lost, even one answered 503
+ * (which releases the key), finds the campaign the first one wrote instead of creating a
+ * second. A version-4-shaped uuid from SHA-256 of the scope, key and body.
+ */
+export async function campaignIdFor(key: string, body: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(`POST /campaigns\n${key}\n${body}`),
+    ),
+  ).slice(0, 16);
+  digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x40;
+  digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...digest].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export async function getCampaign(db: Database, id: string): Promise<CampaignView | null> {
   if (!isCampaignId(id)) return null;
   const { rows } = await withDbRetry(() =>
@@ -114,12 +133,14 @@ export async function getCampaign(db: Database, id: string): Promise<CampaignVie
  * number of drivers (they travel as one JSON parameter). Each target starts QUEUED at the
  * first opening of its calling window at or after start_at, computed by the calling rules
  * once per distinct zone; a driver whose number is on the do-not-call list starts SKIPPED.
- * Nobody is dialed here: the caller wakes the dispatcher.
+ * Nobody is dialed here: the caller wakes the dispatcher. Created once: see below.
  */
 export async function createCampaign(
   db: Database,
   request: CreateCampaignRequest,
   now: Date,
+  /** Derived from the Idempotency-Key when there is one (campaignIdFor), so a retry finds it. */
+  id: string = crypto.randomUUID(),
 ): Promise<{ campaign: CampaignView; firstAttemptAt: Date | null }> {
   const startAt = request.start_at ? new Date(request.start_at) : now;
   const window: CallingWindowJson = {
@@ -152,48 +173,81 @@ export async function createCampaign(
       wait_reason: placement.waitReason,
     };
   });
+  // One statement that can run again after a lost answer: the campaign id is chosen here,
+  // not by the database, so a retry of the statement (withDbRetry, after a connection error
+  // or a 5xx that may have come after the commit) finds the campaign it already wrote and
+  // returns it instead of writing a second one. A campaign whose every driver is on the
+  // do-not-call list is COMPLETED at once, in the same statement.
   const { rows } = await withDbRetry(() =>
-    db.execute<{ id: string; total: number; skipped: number }>(sql`
-      WITH campaign AS (
-        INSERT INTO campaigns (name, time_zone, calling_window, start_at, retry_max_attempts,
-                               retry_backoff_minutes, retry_on)
-        VALUES (${request.name ?? null}, ${request.time_zone ?? null}, ${JSON.stringify(window)}::jsonb,
-                ${startAt.toISOString()}::timestamptz, ${request.retry.max_attempts},
-                ${request.retry.backoff_minutes}, ${sql.param(request.retry.on)}::text[])
-        RETURNING id
+    db.execute<CampaignRow>(sql`
+      WITH given AS MATERIALIZED (
+        SELECT x.*, d.phone_number IS NOT NULL AS on_list
+        FROM jsonb_to_recordset(${JSON.stringify(targets)}::jsonb) AS x(
+               position int, driver_id int, driver_name text, phone_number text, time_zone text,
+               violations jsonb, next_attempt_at timestamptz, window_ends_at timestamptz,
+               wait_reason text)
+             LEFT JOIN do_not_call d ON d.phone_number = x.phone_number
+      ),
+      campaign AS (
+        INSERT INTO campaigns (id, name, time_zone, calling_window, start_at, retry_max_attempts,
+                               retry_backoff_minutes, retry_on, status, finished_at)
+        SELECT ${id}::uuid, ${request.name ?? null}, ${request.time_zone ?? null},
+               ${JSON.stringify(window)}::jsonb, ${startAt.toISOString()}::timestamptz,
+               ${request.retry.max_attempts}, ${request.retry.backoff_minutes},
+               ${sql.param(request.retry.on)}::text[],
+               CASE WHEN bool_and(on_list) THEN 'COMPLETED' ELSE 'RUNNING' END,
+               CASE WHEN bool_and(on_list) THEN now() END
+        FROM given
+        ON CONFLICT (id) DO NOTHING
+        RETURNING *
       ),
       inserted AS (
         INSERT INTO campaign_targets (campaign_id, position, driver_id, driver_name, phone_number,
           time_zone, violations, status, wait_reason, next_attempt_at, window_ends_at,
           last_failure_reason)
-        SELECT campaign.id, x.position, x.driver_id, x.driver_name, x.phone_number, x.time_zone,
-               x.violations,
-               CASE WHEN d.phone_number IS NULL THEN 'QUEUED' ELSE 'SKIPPED' END,
-               CASE WHEN d.phone_number IS NULL THEN x.wait_reason END,
-               CASE WHEN d.phone_number IS NULL THEN x.next_attempt_at END,
-               CASE WHEN d.phone_number IS NULL THEN x.window_ends_at END,
-               CASE WHEN d.phone_number IS NULL THEN NULL ELSE 'do_not_call' END
-        FROM campaign,
-             jsonb_to_recordset(${JSON.stringify(targets)}::jsonb) AS x(
-               position int, driver_id int, driver_name text, phone_number text, time_zone text,
-               violations jsonb, next_attempt_at timestamptz, window_ends_at timestamptz,
-               wait_reason text)
-             LEFT JOIN do_not_call d ON d.phone_number = x.phone_number
+        SELECT campaign.id, g.position, g.driver_id, g.driver_name, g.phone_number, g.time_zone,
+               g.violations,
+               CASE WHEN g.on_list THEN 'SKIPPED' ELSE 'QUEUED' END,
+               CASE WHEN g.on_list THEN NULL ELSE g.wait_reason END,
+               CASE WHEN g.on_list THEN NULL ELSE g.next_attempt_at END,
+               CASE WHEN g.on_list THEN NULL ELSE g.window_ends_at END,
+               CASE WHEN g.on_list THEN 'do_not_call' END
+        FROM campaign, given g
         RETURNING status
+      ),
+      -- This request's campaign: written now, or by this same statement before an answer
+      -- that was lost (then its committed rows are what this snapshot sees).
+      c AS (
+        SELECT id, name, status, created_at, start_at, finished_at, time_zone, calling_window,
+               retry_max_attempts, retry_backoff_minutes, retry_on FROM campaign
+        UNION ALL
+        SELECT id, name, status, created_at, start_at, finished_at, time_zone, calling_window,
+               retry_max_attempts, retry_backoff_minutes, retry_on
+        FROM campaigns WHERE id = ${id}::uuid AND NOT EXISTS (SELECT 1 FROM campaign)
+      ),
+      k AS (
+        SELECT count(*)::int AS total,
+               count(*) FILTER (WHERE s.status = 'QUEUED')::int AS queued,
+               count(*) FILTER (WHERE s.status = 'CALLING')::int AS calling,
+               count(*) FILTER (WHERE s.status = 'COMPLETED')::int AS completed,
+               count(*) FILTER (WHERE s.status = 'FAILED')::int AS failed,
+               count(*) FILTER (WHERE s.status = 'SKIPPED')::int AS skipped,
+               count(*) FILTER (WHERE s.status = 'CANCELLED')::int AS cancelled
+        FROM (
+          SELECT status FROM inserted
+          UNION ALL
+          SELECT t.status FROM campaign_targets t
+          WHERE t.campaign_id = ${id}::uuid AND NOT EXISTS (SELECT 1 FROM campaign)
+        ) AS s
       )
-      SELECT (SELECT id FROM campaign) AS id, count(*)::int AS total,
-             count(*) FILTER (WHERE status = 'SKIPPED')::int AS skipped
-      FROM inserted
+      SELECT ${campaignColumns} FROM c, k
     `),
   );
   const created = rows[0];
   if (!created) throw new Error("INSERT of a campaign returned no row");
-  // Every driver on the do-not-call list: nothing will ever finish a call of it.
-  if (created.skipped === created.total) await completeFinishedCampaigns(db, [created.id]);
-  const campaign = await getCampaign(db, created.id);
-  if (!campaign) throw new Error(`campaign ${created.id} vanished after its INSERT`);
+  const campaign = toView(created);
   const firstAttemptAt =
-    created.skipped === created.total
+    campaign.counts.skipped === campaign.counts.total
       ? null
       : new Date(Math.min(...[...placements.values()].map((p) => p.nextAttemptAt.getTime())));
   return { campaign, firstAttemptAt };

@@ -13,6 +13,7 @@ import { AppError } from "../http/errors";
 import { answerIdempotently } from "../http/idempotency";
 import { errorResponses } from "../http/openapi";
 import {
+  campaignIdFor,
   cancelCampaign,
   createCampaign,
   getCampaign,
@@ -209,7 +210,11 @@ export async function startCampaign(
 ): Promise<CampaignView> {
   const log = c.get("log");
   const now = c.get("deps").clock.now();
-  const { campaign, firstAttemptAt } = await createCampaign(db, request, now);
+  // With an Idempotency-Key, the campaign's id follows from it (and the body): a retry whose
+  // first try was written but answered 503 (the key released) finds that campaign.
+  const key = c.req.header("idempotency-key");
+  const id = key ? await campaignIdFor(key, JSON.stringify(request)) : undefined;
+  const { campaign, firstAttemptAt } = await createCampaign(db, request, now, id);
   log.info("campaign_created", {
     campaign_id: campaign.id,
     drivers: campaign.counts.total,

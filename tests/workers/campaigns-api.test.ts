@@ -15,6 +15,7 @@ import {
   operatorRequest,
   simulatorStats,
 } from "../support/dispatch";
+import { neonControl, newScope } from "../support/worker";
 
 const OPEN = { start: "00:00", end: "23:59" };
 
@@ -187,6 +188,63 @@ describe("POST /campaigns refuses bad input with a 400 naming the field, and sto
     );
     expect(response.status).toBe(401);
     expect(await countRows(lab, "campaigns")).toBe(0);
+  });
+});
+
+describe("a campaign is created once", () => {
+  it("when the answer to its INSERT is lost after the commit and the statement is retried", async () => {
+    const lab = await newLab();
+    const scope = newScope();
+    const url = new URL(lab.databaseUrl);
+    url.searchParams.set("scope", scope);
+    lab.env.DATABASE_URL = url.toString();
+    await neonControl({ scope, fail: { mode: "drop_after_commit", count: 1 } });
+    const { response, json } = await createCampaign(lab, {
+      time_zone: "UTC",
+      calling_window: OPEN,
+      drivers: [driver(1, "0100"), driver(2, "0100")],
+    });
+    await neonControl({ scope, reset: true });
+    expect(response.status).toBe(202);
+    expect(json.campaign.counts).toMatchObject({ total: 2, queued: 2 });
+    expect(await countRows(lab, "campaigns")).toBe(1);
+    expect(await countRows(lab, "campaign_targets")).toBe(2);
+  });
+
+  it("when a request with an Idempotency-Key comes again after its key was released (a 503 after the write)", async () => {
+    const lab = await newLab();
+    const body = { time_zone: "UTC", calling_window: OPEN, drivers: [driver(1, "0100")] };
+    const first = await createCampaign(lab, body, { "Idempotency-Key": "week-49" });
+    expect(first.response.status).toBe(202);
+    // What a 503 does to the key: released, as if nothing had been written.
+    await lab.sql`DELETE FROM idempotency_keys`;
+    const again = await createCampaign(lab, body, { "Idempotency-Key": "week-49" });
+    expect(again.response.status).toBe(202);
+    expect(again.json.campaign.id).toBe(first.json.campaign.id);
+    expect(await countRows(lab, "campaigns")).toBe(1);
+    // Another body with the same key (after its 24 hours, say) is another campaign.
+    await lab.sql`DELETE FROM idempotency_keys`;
+    const other = await createCampaign(
+      lab,
+      { ...body, name: "another week" },
+      { "Idempotency-Key": "week-49" },
+    );
+    expect(other.json.campaign.id).not.toBe(first.json.campaign.id);
+    expect(await countRows(lab, "campaigns")).toBe(2);
+  });
+
+  it("a campaign whose every driver is on the do-not-call list is COMPLETED in the answer", async () => {
+    const lab = await newLab();
+    const listed = driver(1, "0100");
+    await labRequest(
+      lab,
+      operatorRequest("PUT", `/do-not-call/${encodeURIComponent(listed.phone_number)}`),
+    );
+    const { response, json } = await createCampaign(lab, { time_zone: "UTC", drivers: [listed] });
+    expect(response.status).toBe(202);
+    expect(json.campaign).toMatchObject({ status: "COMPLETED" });
+    expect(json.campaign.counts).toMatchObject({ total: 1, skipped: 1 });
+    expect(json.campaign.finished_at).toEqual(expect.any(String));
   });
 });
 
