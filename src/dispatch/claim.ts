@@ -40,13 +40,21 @@ const MAX_CALL_SID_SUFFIX = 1000;
 /** Raced for a call_sid or (batch) a slot: try again with a fresh snapshot. */
 const RACE_RETRIES = 5;
 
-/** The first free call_sid for `base`, skipping `skip` free ones (same driver twice in one claim). */
+/**
+ * The first free call_sid for `base`, skipping `skip` free ones (same driver twice in one
+ * claim). Nearly always `base` itself is free and nothing is skipped: one index probe, and
+ * CASE does not evaluate the search for `_2`, `_3`, ... (up to 1,000 candidates, each a
+ * probe) unless it is needed.
+ */
 function callSidCandidate(base: SQL, skip: SQL): SQL {
-  return sql`(SELECT sid.candidate
+  return sql`(CASE
+    WHEN ${skip} = 0 AND NOT EXISTS (SELECT 1 FROM calls WHERE calls.call_sid = ${base}) THEN ${base}
+    ELSE (SELECT sid.candidate
      FROM generate_series(1, ${MAX_CALL_SID_SUFFIX}) AS suffix(k),
           LATERAL (SELECT CASE WHEN suffix.k = 1 THEN ${base} ELSE ${base} || '_' || suffix.k END AS candidate) AS sid
     WHERE NOT EXISTS (SELECT 1 FROM calls WHERE calls.call_sid = sid.candidate)
-    ORDER BY suffix.k OFFSET ${skip} LIMIT 1)`;
+    ORDER BY suffix.k OFFSET ${skip} LIMIT 1)
+    END)`;
 }
 
 /** Free slot numbers (snapshot), numbered 1..k, at most `want` and at most cap - live calls. */
