@@ -83,6 +83,12 @@ export const calls = pgTable(
       table.id.desc().nullsFirst(),
     ),
     index("idx_calls_status_created_at").on(table.status, table.createdAt),
+    // GET /calls?driver_id= (0013, built CONCURRENTLY): a driver's calls, newest first.
+    index("idx_calls_driver_id_created_at_id").on(
+      table.driverId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     // One number, one live call (0011, built CONCURRENTLY): what holds it when claims race.
     uniqueIndex("uq_calls_live_phone_number")
       .on(table.phoneNumber)

@@ -159,9 +159,24 @@ export async function claimCampaignTargets(
           UPDATE campaign_targets t
           SET status = 'SKIPPED', last_failure_reason = 'do_not_call', wait_reason = NULL,
               next_attempt_at = NULL, window_ends_at = NULL, updated_at = now()
+          -- Only the head of the due queue (the first 500 due targets, in claim order) is
+          -- checked against the list, and only the hits are locked: checking every due
+          -- target cost a probe each, linear in the backlog. A target on the list is never
+          -- dialed either way (the candidates exclude it); claims take from the head, so it
+          -- reaches the head, and is skipped, before anyone behind it is dialed.
           FROM (
             SELECT t.id FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
-            WHERE ${due} AND EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = t.phone_number)
+            WHERE ${due}
+              AND t.id IN (
+                SELECT h.id FROM (
+                  SELECT h.id, h.phone_number FROM campaign_targets h
+                  WHERE h.status = 'QUEUED' AND h.next_attempt_at <= ${now}::timestamptz
+                    AND h.window_ends_at > ${now}::timestamptz
+                  ORDER BY h.next_attempt_at, h.id
+                  LIMIT 500
+                ) AS h
+                WHERE EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = h.phone_number)
+              )
             LIMIT 500
             FOR UPDATE OF t SKIP LOCKED
           ) AS blocked
