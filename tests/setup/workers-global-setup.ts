@@ -76,8 +76,9 @@ export default async function setup(project: TestProject) {
  * the last slots must not share them with test files running in parallel.
  *   POST   /databases                  -> {url}  a fresh database, migrated (a copy of a
  *                                                 template migrated once, in milliseconds)
- *   POST   /simulators {max_live_calls?, call_seconds?} -> {url}  a private simulator in
- *                                                 outbox mode (the test delivers its webhooks)
+ *   POST   /simulators {max_live_calls?, call_seconds?, chaos_seed?} -> {url}  a private
+ *                                                 simulator in outbox mode (the test delivers
+ *                                                 its webhooks); chaos_seed turns its chaos on
  */
 async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   const template = "driver_calls_template";
@@ -116,6 +117,7 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
               ? { maxLiveCalls: body.max_live_calls }
               : {}),
             ...(typeof body.call_seconds === "number" ? { callSeconds: body.call_seconds } : {}),
+            ...(typeof body.chaos_seed === "number" ? { chaosSeed: body.chaos_seed } : {}),
           });
           simulators.push(simulator);
           return { url: simulator.url };

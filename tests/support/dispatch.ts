@@ -36,6 +36,8 @@ export async function newLab(
     callSeconds?: number;
     callConcurrency?: number;
     deps?: Partial<AppDeps>;
+    /** Turns the simulator's chaos on with this seed (scripts/lib/elevenlabs-simulator.ts). */
+    chaosSeed?: number;
   } = {},
 ): Promise<Lab> {
   const [database, simulatorUrl] = await Promise.all([
@@ -43,6 +45,7 @@ export async function newLab(
     privateSimulator({
       maxLiveCalls: options.simulatorPlan ?? options.maxLiveCalls,
       callSeconds: options.callSeconds ?? 0.05,
+      ...(options.chaosSeed === undefined ? {} : { chaosSeed: options.chaosSeed }),
     }),
   ]);
   return {

@@ -21,10 +21,16 @@ export async function privateDatabase() {
 }
 
 /** A private ElevenLabs simulator (outbox mode) with a plan concurrency and call length. */
-export async function privateSimulator(options: { maxLiveCalls?: number; callSeconds?: number }) {
+export async function privateSimulator(options: {
+  maxLiveCalls?: number;
+  callSeconds?: number;
+  /** The simulator's chaos: every call plays a behaviour drawn from a PRNG with this seed. */
+  chaosSeed?: number;
+}) {
   const { url } = await lab<{ url: string }>("/simulators", {
     max_live_calls: options.maxLiveCalls,
     call_seconds: options.callSeconds,
+    chaos_seed: options.chaosSeed,
   });
   return url;
 }
