@@ -4,7 +4,8 @@
 --     as a concurrency refusal does;
 --   * a call that FAILED in a way that may have rung and is then reported answered by a
 --     voicemail system goes FAILED -> FAILED `voicemail`: its status does not change, its
---     failure reason does, and that now moves its target too (a retry, as `retry` says).
+--     failure reason does, and that now moves its target too (a retry, as `retry` says,
+--     reopening the campaign if that failure had completed it).
 -- CREATE OR REPLACE keeps the function's identity; the trigger is replaced in place
 -- (CREATE OR REPLACE TRIGGER, a brief SHARE ROW EXCLUSIVE lock on calls, bounded below).
 SET LOCAL lock_timeout = '3s';
@@ -48,12 +49,19 @@ BEGIN
 			"call_ids" = array_remove(target."call_ids", NEW."id"),
 			"updated_at" = now()
 		WHERE "id" = target."id";
-	ELSIF NEW."status" = 'FAILED' AND campaign."status" = 'RUNNING' AND ending = ANY (campaign."retry_on")
+	ELSIF NEW."status" = 'FAILED' AND campaign."status" IN ('RUNNING', 'COMPLETED') AND ending = ANY (campaign."retry_on")
 			AND cardinality(target."call_ids") < campaign."retry_max_attempts" THEN
 		UPDATE "campaign_targets" SET "status" = 'QUEUED', "wait_reason" = 'retry',
 			"next_attempt_at" = coalesce(NEW."call_end_time", now()) + make_interval(mins => campaign."retry_backoff_minutes"),
 			"window_ends_at" = NULL, "last_failure_reason" = ending, "updated_at" = now()
 		WHERE "id" = target."id";
+		-- A may-have-rung failure may have been its campaign's last active target, and
+		-- completed it; the report that it reached voicemail comes later. The retry the
+		-- campaign's rules promise reopens it (a cancelled campaign stays cancelled).
+		IF campaign."status" = 'COMPLETED' THEN
+			UPDATE "campaigns" SET "status" = 'RUNNING', "finished_at" = NULL, "updated_at" = now()
+			WHERE "id" = campaign."id";
+		END IF;
 	ELSIF NEW."status" = 'FAILED' THEN
 		UPDATE "campaign_targets" SET "status" = 'FAILED', "wait_reason" = NULL,
 			"next_attempt_at" = NULL, "window_ends_at" = NULL, "last_failure_reason" = ending, "updated_at" = now()

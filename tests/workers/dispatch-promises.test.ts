@@ -87,6 +87,29 @@ describe("a slot freed by a failed dial", () => {
 });
 
 describe("a call that may have rung, then reached voicemail", () => {
+  it("is retried even when its failure had completed the campaign: the campaign runs again", async () => {
+    const lab = await newLab({ maxLiveCalls: 5 });
+    const { json } = await createCampaign(lab, {
+      time_zone: "UTC",
+      calling_window: OPEN_ALL_DAY,
+      retry: { max_attempts: 2, backoff_minutes: 1, on: ["voicemail"] },
+      drivers: [driver(1, "0488")],
+    });
+    await consumeDispatch(lab);
+    await lab.sql`UPDATE calls SET status = 'FAILED', failure_reason = 'elevenlabs_timeout'`;
+    expect((await getCampaign(lab, json.campaign.id)).status).toBe("COMPLETED");
+
+    await fetch(`${lab.simulatorUrl}/__sim/played`);
+    await deliverOutbox(lab);
+    expect((await allTargets(lab, json.campaign.id))[0]).toMatchObject({
+      status: "QUEUED",
+      waiting_for: "retry",
+      attempts: 1,
+    });
+    const campaign = await getCampaign(lab, json.campaign.id);
+    expect(campaign).toMatchObject({ status: "RUNNING", finished_at: null });
+  });
+
   it("FAILED elevenlabs_timeout -> FAILED voicemail moves its target to a retry", async () => {
     const lab = await newLab({ maxLiveCalls: 5 });
     const { json } = await createCampaign(lab, {
