@@ -105,5 +105,15 @@ const mayHaveRungList = sql.join(
 /** Calls a post-call report of the conversation may complete (IN_PROGRESS, or FAILED but may have rung). */
 export const COMPLETABLE: SQL = sql`(calls.status = 'IN_PROGRESS' OR (calls.status = 'FAILED' AND ${reasonCode} IN (${mayHaveRungList})))`;
 
+/**
+ * Whether `phoneNumber` (an SQL expression) has a live call, from any campaign or batch:
+ * one probe of uq_calls_live_phone_number (migration 0011). One number, one live call: the
+ * claims skip such numbers, and reads show the driver waiting for it.
+ */
+export function numberInLiveCall(phoneNumber: SQL): SQL {
+  return sql`EXISTS (SELECT 1 FROM calls live_call
+    WHERE live_call.phone_number = ${phoneNumber} AND live_call.status = 'IN_PROGRESS')`;
+}
+
 /** Calls that may become FAILED: only live ones. A finished call is never failed again. */
 export const FAILABLE: SQL = sql`(calls.status = 'IN_PROGRESS')`;

@@ -3,6 +3,7 @@
 // who was skipped and why, and who asked on a call not to be called again. One statement
 // over the campaign's targets (idx_campaign_targets_campaign_status), read-only.
 import { sql } from "drizzle-orm";
+import { numberInLiveCall } from "../calls/status-rules";
 import type { Database } from "../db/client";
 import { withDbRetry } from "../db/retry";
 import { isCampaignId } from "./repository";
@@ -43,8 +44,7 @@ export async function getCampaignBreakdown(
                CASE t.status
                  WHEN 'QUEUED' THEN CASE
                    WHEN t.next_attempt_at > ${now.toISOString()}::timestamptz THEN t.wait_reason
-                   WHEN EXISTS (SELECT 1 FROM calls live_call WHERE live_call.phone_number = t.phone_number
-                                AND live_call.status = 'IN_PROGRESS') THEN 'number_in_call'
+                   WHEN ${numberInLiveCall(sql`t.phone_number`)} THEN 'number_in_call'
                    ELSE 'slot' END
                  WHEN 'COMPLETED' THEN (SELECT c.call_successful FROM calls c
                                         WHERE c.id = t.call_ids[cardinality(t.call_ids)])

@@ -4,6 +4,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
 import { WEEKDAYS } from "../calling-rules/time-zone";
+import { numberInLiveCall } from "../calls/status-rules";
 import type { Database } from "../db/client";
 import { ISO_US, isoUtc } from "../db/iso";
 import { withDbRetry } from "../db/retry";
@@ -306,8 +307,7 @@ export const targetColumns = (now: Date): SQL => sql`
   t.position, t.driver_id, t.driver_name, t.phone_number, t.time_zone, t.status, t.wait_reason,
   ${isoUtc(sql`t.next_attempt_at`)} AS next_attempt_at,
   t.next_attempt_at <= ${now.toISOString()}::timestamptz AS due,
-  (t.status = 'QUEUED' AND EXISTS (SELECT 1 FROM calls live_call
-     WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')) AS number_in_call,
+  (t.status = 'QUEUED' AND ${numberInLiveCall(sql`t.phone_number`)}) AS number_in_call,
   cardinality(t.call_ids) AS attempts,
   (SELECT array_agg(calls.call_sid ORDER BY u.ord)
      FROM unnest(t.call_ids) WITH ORDINALITY AS u(id, ord) JOIN calls ON calls.id = u.id) AS call_sids,

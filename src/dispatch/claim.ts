@@ -32,6 +32,7 @@
 // retry of the statement after its answer was lost finds the rows it already wrote by that
 // id and returns them instead of claiming again.
 import { type SQL, sql } from "drizzle-orm";
+import { numberInLiveCall } from "../calls/status-rules";
 import type { Database } from "../db/client";
 import { sqlState, violatedConstraint, withDbRetry } from "../db/retry";
 
@@ -190,8 +191,7 @@ export async function claimCampaignTargets(
           FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
           WHERE ${due}
             AND NOT EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = t.phone_number)
-            AND NOT EXISTS (SELECT 1 FROM calls live_call
-                            WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')
+            AND NOT ${numberInLiveCall(sql`t.phone_number`)}
             AND NOT EXISTS (SELECT 1 FROM existing)
           ORDER BY t.next_attempt_at, t.id
           LIMIT (SELECT count(*) FROM free_slots) * 2
@@ -234,8 +234,7 @@ export async function claimCampaignTargets(
           SELECT EXISTS (
             SELECT 1 FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
             WHERE ${due} AND t.id NOT IN (SELECT campaign_target_id FROM inserted)
-              AND NOT EXISTS (SELECT 1 FROM calls live_call
-                              WHERE live_call.phone_number = t.phone_number AND live_call.status = 'IN_PROGRESS')
+              AND NOT ${numberInLiveCall(sql`t.phone_number`)}
           ) AS more
         ),
         claimed AS (
@@ -350,9 +349,7 @@ export async function claimBatchSlots(
                  CASE
                    WHEN EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone_number = g.phone_number)
                      THEN 'do_not_call'
-                   WHEN g.nth_with_number > 1
-                     OR EXISTS (SELECT 1 FROM calls live_call
-                                WHERE live_call.phone_number = g.phone_number AND live_call.status = 'IN_PROGRESS')
+                   WHEN g.nth_with_number > 1 OR ${numberInLiveCall(sql`g.phone_number`)}
                      THEN 'number_in_call'
                  END AS not_dialed
           FROM given g
