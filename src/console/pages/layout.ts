@@ -18,7 +18,7 @@ export const ASSET_PATHS = {
   script: "/console/assets/console.js",
 } as const;
 
-export type Section = "campaigns" | "do-not-call";
+export type Section = "campaigns" | "do-not-call" | "activity";
 
 export interface LayoutProps {
   title: string;
@@ -46,6 +46,7 @@ export function layout(props: LayoutProps): Html {
             <ul>
               <li><a href="/console"${current("campaigns")}>Campaigns</a></li>
               <li><a href="/console/do-not-call"${current("do-not-call")}>Do-not-call list</a></li>
+              <li><a href="/console/activity"${current("activity")}>Activity</a></li>
             </ul>
           </nav>
           <form method="post" action="/console/sign-out"><button type="submit">Sign out</button></form>`;
