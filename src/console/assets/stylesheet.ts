@@ -128,6 +128,9 @@ td.text { min-width: 10rem; overflow-wrap: anywhere; }
 
 .filters { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; padding: 0; margin: 0.5rem 0; }
 .filters a[aria-current="true"] { font-weight: 700; color: #1f2328; text-decoration: none; }
+.filter-form { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0 1rem; max-width: 56rem; }
+.filter-form .field { margin-bottom: 0; }
+.filter-form button { margin-bottom: 0; }
 .pager { display: flex; flex-wrap: wrap; gap: 1rem; margin: 0.75rem 0; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0; }
 .meta dt { font-weight: 600; color: #57606a; }

@@ -24,6 +24,11 @@ function subjectOf(event: AuditEventView): Html | string {
     const name = typeof event.detail.name === "string" ? event.detail.name : event.subject_id;
     return html`<a href="/console/campaigns/${encodeURIComponent(event.subject_id)}">${name}</a>`;
   }
+  if (event.subject_type === "operator") {
+    // Signing in and out is about oneself; adding and revoking name whom.
+    if (event.subject_id === event.actor_id) return "—";
+    return typeof event.detail.name === "string" ? `operator ${event.detail.name}` : "an operator";
+  }
   if (event.subject_type === "call") {
     return html`<a href="/console/calls/${encodeURIComponent(event.subject_id)}">${event.subject_id}</a>`;
   }
@@ -88,7 +93,7 @@ export function activityPage(props: ActivityPageProps): Html {
     body: html`<h1>Activity</h1>
       <p>Everything done through the console and the API, by whom, and what the service did on its
         own (opt-outs, purges). The record cannot be changed or deleted.</p>
-      <form method="get" action="/console/activity" class="panel form filters">
+      <form method="get" action="/console/activity" class="panel filter-form">
         <div class="field">
           <label for="action">Action</label>
           <select id="action" name="action">
