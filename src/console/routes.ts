@@ -14,6 +14,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
+import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
@@ -62,7 +63,7 @@ import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
 import { DO_NOT_CALL_PAGE_SIZE, type DoNotCallPageProps, doNotCallPage } from "./pages/do-not-call";
-import { ASSET_PATHS, type Html, type Section } from "./pages/layout";
+import { ASSET_PATHS, type Html, type Section, SIGNED_IN_AS_SLOT } from "./pages/layout";
 import { messagePage } from "./pages/message";
 import { type NewCampaignProps, newCampaignPage } from "./pages/new-campaign";
 import { signInPage } from "./pages/sign-in";
@@ -81,7 +82,15 @@ const FORM_LIMIT_BYTES = 64 * KiB;
 const CAMPAIGN_FORM_LIMIT_BYTES = MAX_CSV_BYTES + 64 * KiB;
 
 async function render(c: Context<AppEnv>, page: Html, status = 200): Promise<Response> {
-  return c.html(await page, status as 200);
+  const actor = c.get("actor");
+  const signedInAs =
+    actor?.kind === "operator"
+      ? await html`<span class="signed-in-as">Signed in as <strong>${actor.name}</strong></span>`
+      : "";
+  return c.html(
+    String(await page).replace(String(SIGNED_IN_AS_SLOT), String(signedInAs)),
+    status as 200,
+  );
 }
 
 function renderMessage(

@@ -188,6 +188,10 @@ describe("operators with names", () => {
       expect(await anas.page.title()).toContain("CANCELLED");
 
       await bens.page.goto(`${BASE_URL}/console`);
+      // Every page says who is signed in.
+      expect(await bens.page.$eval(".signed-in-as", (node: any) => node.textContent)).toBe(
+        `Signed in as ${ben.name}`,
+      );
       await clickAndWait(bens.page, '::-p-aria([name="Activity"][role="link"])');
       expect(await bens.page.title()).toMatch(/^Activity/);
       await bens.page.locator("::-p-aria(Operator)").fill(ana.id);

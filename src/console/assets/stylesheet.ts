@@ -37,6 +37,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 }
 .top a { color: #fff; }
 .brand { font-weight: 700; text-decoration: none; margin-right: auto; }
+.signed-in-as { font-size: 0.9rem; }
 .top nav ul { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; margin: 0; padding: 0; }
 .top nav a { text-decoration: none; border-bottom: 1px solid transparent; }
 .top nav a:hover { border-bottom-color: #fff; }
