@@ -64,7 +64,7 @@ export async function addOperator(
        audited AS (
          INSERT INTO audit_events (actor_kind, actor_name, action, subject_type, subject_id, detail)
          SELECT 'system', $4, 'operator.added', 'operator', id::text,
-                jsonb_build_object('name', name, 'email', email)
+                jsonb_build_object('name', name, 'email', email, 'via', 'token')
          FROM added
        )
        SELECT ${COLUMNS} FROM added`,

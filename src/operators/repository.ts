@@ -20,6 +20,17 @@ export interface OperatorView extends Record<string, unknown> {
 const operatorColumns = sql`id::text AS id, name, email, token_hash IS NOT NULL AS has_token,
   ${isoUtc(sql`created_at`)} AS created_at, ${isoUtc(sql`revoked_at`)} AS revoked_at`;
 
+/** `operator.added` for each row of the statement's `added` CTE. */
+function operatorAddedEntry(stamp: AuditStamp, via: "token" | "cloudflare_access") {
+  return auditInsert(stamp, {
+    action: "operator.added",
+    subjectType: "operator",
+    subjectId: sql`added.id::text`,
+    detail: sql`jsonb_build_object('name', added.name, 'email', added.email, 'via', ${via}::text)`,
+    from: sql`added`,
+  });
+}
+
 export function operatorActor(operator: { id: string; name: string }): Actor {
   return { kind: "operator", id: operator.id, name: operator.name };
 }
@@ -40,16 +51,15 @@ export async function findOperatorByToken(
 }
 
 /**
- * Adds an operator with a new token (returned once, never stored) or with a given token
- * (`npm run dev`'s Dev Operator, from .dev.vars); `withToken: false` for Access identities.
+ * Adds an operator with a new token (returned once, never stored) or with a given one.
  */
 export async function addOperator(
   db: Database,
-  operator: { name: string; email?: string | null; token?: string | null; withToken?: boolean },
+  operator: { name: string; email?: string | null; token?: string },
   stamp: AuditStamp,
-): Promise<{ operator: OperatorView; token: string | null }> {
-  const token = operator.withToken === false ? null : (operator.token ?? newOperatorToken());
-  const tokenHash = token === null ? null : await sha256Hex(token);
+): Promise<{ operator: OperatorView; token: string }> {
+  const token = operator.token ?? newOperatorToken();
+  const tokenHash = await sha256Hex(token);
   const email = operator.email ? operator.email.trim().toLowerCase() : null;
   const { rows } = await withDbRetry(() =>
     db.execute<OperatorView>(sql`
@@ -58,15 +68,7 @@ export async function addOperator(
         VALUES (${operator.name}, ${email}, ${tokenHash})
         RETURNING *
       ),
-      audited AS (
-        ${auditInsert(stamp, {
-          action: "operator.added",
-          subjectType: "operator",
-          subjectId: sql`added.id::text`,
-          detail: sql`jsonb_build_object('name', added.name, 'email', added.email)`,
-          from: sql`added`,
-        })}
-      )
+      audited AS (${operatorAddedEntry(stamp, "token")})
       SELECT ${operatorColumns} FROM added
     `),
   );
@@ -94,15 +96,7 @@ export async function operatorForAccessEmail(
         ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING
         RETURNING *
       ),
-      audited AS (
-        ${auditInsert(stamp, {
-          action: "operator.added",
-          subjectType: "operator",
-          subjectId: sql`added.id::text`,
-          detail: sql`jsonb_build_object('name', added.name, 'email', added.email, 'via', 'cloudflare_access')`,
-          from: sql`added`,
-        })}
-      )
+      audited AS (${operatorAddedEntry(stamp, "cloudflare_access")})
       SELECT ${operatorColumns} FROM added
       UNION ALL
       SELECT ${operatorColumns} FROM operators

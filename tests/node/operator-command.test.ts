@@ -72,7 +72,7 @@ describe("npm run operator", () => {
       {
         actor_kind: "system",
         action: "operator.added",
-        detail: { name: "Ana Ruiz", email: "ana@fleet.example" },
+        detail: { name: "Ana Ruiz", email: "ana@fleet.example", via: "token" },
       },
     ]);
 

@@ -41,7 +41,7 @@ function labDatabase(lab: Lab) {
 
 async function newOperator(lab: Lab, name: string, email?: string) {
   const { operator, token } = await addOperator(labDatabase(lab), { name, email }, SYSTEM_STAMP);
-  return { ...operator, token: token as string };
+  return { ...operator, token };
 }
 
 function asOperator(token: string, method: string, path: string, body?: unknown, headers = {}) {
