@@ -68,6 +68,8 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
+    description:
+      "The machines' API_TOKEN (recorded in the audit trail as `api_token`), or an operator's own token (`dco_...`, from `npm run operator -- add`; recorded under that operator). A revoked operator's token is refused.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "elevenLabsSignature", {
     type: "apiKey",
