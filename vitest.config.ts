@@ -26,6 +26,8 @@ export default defineConfig({
                 // Test files share one database and run in parallel, and many leave calls
                 // IN_PROGRESS: the cap is tested on private databases (tests/support/lab.ts).
                 MAX_LIVE_CALLS: "1000",
+                // Event endpoints on 127.0.0.1: the receivers the tests start.
+                ALLOW_LOCAL_EVENT_ENDPOINTS: "true",
                 ...TEST_SECRETS,
               },
             },

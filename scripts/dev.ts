@@ -121,6 +121,8 @@ async function main() {
   const vars: Record<string, string> = {
     DATABASE_URL: postgres.urlFor(databaseName),
     NEON_HTTP_ENDPOINT: endpoint.url,
+    // Event endpoints may be http://127.0.0.1:<port> here (npm run events:receive).
+    ALLOW_LOCAL_EVENT_ENDPOINTS: "true",
   };
   if (devVars.ELEVENLABS_API_KEY) {
     log("ELEVENLABS_API_KEY is set in .dev.vars: calls go to the real ElevenLabs");

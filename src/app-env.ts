@@ -16,6 +16,8 @@ export interface AppDeps {
   clock: Clock;
   /** The ElevenLabs client for a request's configuration (tests pass a fake or the simulator). */
   elevenLabs: (config: Config) => ElevenLabsClient;
+  /** How long an event delivery waits for the fleet's endpoint (10 s; tests pass less). */
+  eventDeliveryTimeoutMs?: number;
 }
 
 export type AppEnv = {

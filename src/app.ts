@@ -14,6 +14,7 @@ import { doNotCallRoutes } from "./do-not-call/routes";
 import { elevenLabsClientFromConfig } from "./elevenlabs/from-config";
 import { postCallRoutes } from "./elevenlabs/post-call-routes";
 import { ConfigurationError, readConfig } from "./env";
+import { eventRoutes } from "./events/routes";
 import { healthRoutes } from "./health/routes";
 import { jsonBodyOnly } from "./http/body";
 import { AppError, renderError } from "./http/errors";
@@ -59,6 +60,7 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", campaignRoutes);
   app.route("/", doNotCallRoutes);
   app.route("/", auditRoutes);
+  app.route("/", eventRoutes);
   // The operator console: HTML pages for people, plain Hono routes, so not in the OpenAPI
   // document below.
   app.route("/console", consoleRoutes);

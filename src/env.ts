@@ -32,6 +32,14 @@ export const envSchema = z.object({
    */
   ACCESS_TEAM_DOMAIN: optionalSecret,
   ACCESS_AUD: optionalSecret,
+  /**
+   * `npm run dev` and the tests only: event endpoints may be http(s)://127.0.0.1 or
+   * localhost (src/events/endpoint-url.ts). Never set in staging or production.
+   */
+  ALLOW_LOCAL_EVENT_ENDPOINTS: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((value) => value === "true"),
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -42,6 +50,8 @@ export type Config = z.infer<typeof envSchema>;
  */
 export type Bindings = { [K in keyof z.input<typeof envSchema>]?: string } & {
   DISPATCH_QUEUE?: Queue<DispatchMessage>;
+  /** Event deliveries to the fleet's endpoints (src/events/). */
+  EVENTS_QUEUE?: Queue<EventsMessage>;
   /** Failed console sign-ins per client address (wrangler.toml [[ratelimits]]). */
   SIGN_IN_LIMITER?: RateLimit;
 };
@@ -54,6 +64,12 @@ export interface DispatchMessage {
    * asks for more: INBOX_WAKE_REASON, a post-call event was kept for a Call not known yet,
    * so the consumer applies the inbox first (src/elevenlabs/inbox.ts).
    */
+  reason: string;
+}
+
+/** What an events queue message carries: a nudge to send due deliveries (src/events/). */
+export interface EventsMessage {
+  kind: "events";
   reason: string;
 }
 

@@ -3,6 +3,7 @@
 //                left behind, finished campaigns), expired idempotency keys, and the
 //                post-call inbox (events whose call became known, events 24 hours old)
 //   */5 * * * *  the reconciler (calls whose post-call webhook never came)
+
 import { createApp, withDefaultDeps } from "./app";
 import type { AppDeps } from "./app-env";
 import { RECONCILER_CRON } from "./crons";
@@ -15,9 +16,12 @@ import {
   type Bindings,
   type Config,
   type DispatchMessage,
+  type EventsMessage,
   INBOX_WAKE_REASON,
   readConfig,
 } from "./env";
+import { DELIVERY_TIMEOUT_MS, sendDueEvents } from "./events/deliver";
+import { nudgeEventSender } from "./events/queue";
 import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
 import { createLogger, describeError, type Logger } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
@@ -66,6 +70,9 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
     if (report.unfinished) {
       await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "run_unfinished" });
     }
+    if (report.failedToDial > 0) {
+      await nudgeEventSender(env.EVENTS_QUEUE, log, { reason: "dial_failed" });
+    }
     if (report.failedToDial + report.cancelledBeforeDial > 0) {
       // Failed dials freed their slots; should this run have stopped before handing them
       // on, the next one does, within seconds.
@@ -82,6 +89,23 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
     }
   }
 
+  /** Sends due event deliveries; asks the queue to come back when the next retry is due. */
+  async function sendEvents(env: Bindings, db: Database, log: Logger) {
+    const report = await sendDueEvents({
+      db,
+      now: () => deps.clock.now(),
+      log,
+      timeoutMs: deps.eventDeliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS,
+    });
+    if (report.sent > 0) log.info("events_sent", { ...report });
+    if (report.next_due_in_seconds !== null) {
+      await nudgeEventSender(env.EVENTS_QUEUE, log, {
+        reason: "retry_due",
+        delaySeconds: report.next_due_in_seconds,
+      });
+    }
+  }
+
   return {
     fetch: app.fetch,
 
@@ -89,6 +113,10 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
       const log = createLogger({ queue: batch.queue, messages: batch.messages.length });
       const background = backgroundDeps(env, log);
       if (!background) return;
+      if (batch.messages.some((message) => message.body?.kind === "events")) {
+        await sendEvents(env, background.db, log);
+        return;
+      }
       if (batch.messages.some((message) => message.body?.reason === INBOX_WAKE_REASON)) {
         // A post-call event was kept for a Call not known yet: apply it if the Call is
         // known now, so the busy line it reports frees its slot before we dispatch.
@@ -126,6 +154,7 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
             report.interrupted + report.gaveUp + report.stale + report.completed + report.failed;
           if (freed > 0) {
             await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "reconciler_freed_slots" });
+            await nudgeEventSender(env.EVENTS_QUEUE, log, { reason: "reconciler_finished_calls" });
           }
           return;
         }
@@ -139,12 +168,14 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
         });
         if (inbox.applied + inbox.dropped > 0) log.info("post_call_inbox_swept", { ...inbox });
         await dispatch(env, background, log, true);
+        // The safety net of event deliveries: whatever is due and no message brought.
+        await sendEvents(env, background.db, log);
       };
       ctx.waitUntil(
         run().catch((error: unknown) => log.error("cron_failed", describeError(error))),
       );
     },
-  } satisfies ExportedHandler<Bindings, DispatchMessage>;
+  } satisfies ExportedHandler<Bindings, DispatchMessage | EventsMessage>;
 }
 
 export default createWorker();

@@ -7,6 +7,7 @@ import { auditStampOf } from "../audit/record";
 import { databaseOf } from "../db/context";
 import { placeBatch } from "../dispatch/batch";
 import { wakeDispatcher } from "../dispatch/queue";
+import { nudgeEventSender } from "../events/queue";
 import { requireOperatorOrApiToken } from "../http/auth";
 import { answerIdempotently, IDEMPOTENCY_KEY } from "../http/idempotency";
 import { errorResponses } from "../http/openapi";
@@ -68,7 +69,9 @@ export const callRoutes = new OpenAPIHono<AppEnv>().openapi(batchRoute, async (c
       audit: auditStampOf(c),
     });
     // A failed dial freed its slot at once: a waiting campaign target may take it.
+    // Calls not dialed were written FAILED, with their events.
     if (result.summary.failed > 0) {
+      await nudgeEventSender(c.env?.EVENTS_QUEUE, log, { reason: "batch_call_failed" });
       await wakeDispatcher(c.env?.DISPATCH_QUEUE, log, { reason: "batch_call_failed" });
     }
     return { status: 200, body: JSON.stringify(result), headers: {} };

@@ -396,5 +396,93 @@ export const auditEvents = pgTable(
   ],
 );
 
+export const EVENT_TYPES = [
+  "call.completed",
+  "call.failed",
+  "campaign.completed",
+  "driver.opted_out",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** Where a fleet wants events (migration 0015; src/events/). */
+export const eventEndpoints = pgTable("event_endpoints", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  url: text("url").notNull(),
+  eventTypes: text("event_types").array().$type<EventType[]>().notNull(),
+  secret: text("secret").notNull(),
+  previousSecret: text("previous_secret"),
+  previousSecretUntil: timestamptz("previous_secret_until"),
+  createdAt: timestamptz("created_at").notNull().defaultNow(),
+  failingSince: timestamptz("failing_since"),
+  disabledAt: timestamptz("disabled_at"),
+  deletedAt: timestamptz("deleted_at"),
+});
+
+/** The outbox: written by triggers in the transaction of the change they report. */
+export const events = pgTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    type: text("type").$type<EventType>().notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    driverId: integer("driver_id"),
+    createdAt: timestamptz("created_at").notNull().default(sql`clock_timestamp()`),
+  },
+  (table) => [
+    index("idx_events_driver_id").on(table.driverId).where(sql`"driver_id" IS NOT NULL`),
+    index("idx_events_created_at").on(table.createdAt),
+  ],
+);
+
+export const eventDeliveries = pgTable(
+  "event_deliveries",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    endpointId: uuid("endpoint_id")
+      .notNull()
+      .references(() => eventEndpoints.id),
+    status: text("status").$type<DeliveryStatus>().notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamptz("next_attempt_at"),
+    leasedUntil: timestamptz("leased_until"),
+    lastAttemptAt: timestamptz("last_attempt_at"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    createdAt: timestamptz("created_at").notNull().default(sql`clock_timestamp()`),
+    deliveredAt: timestamptz("delivered_at"),
+  },
+  (table) => [
+    unique("event_deliveries_event_endpoint_key").on(table.eventId, table.endpointId),
+    index("idx_event_deliveries_due").on(table.nextAttemptAt).where(sql`"status" = 'pending'`),
+    index("idx_event_deliveries_endpoint").on(table.endpointId, table.id.desc()),
+    check(
+      "event_deliveries_status_check",
+      sql`${table.status} IN ('pending', 'delivered', 'failed')`,
+    ),
+  ],
+);
+
+export const eventDeliveryAttempts = pgTable(
+  "event_delivery_attempts",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    deliveryId: bigint("delivery_id", { mode: "number" })
+      .notNull()
+      .references(() => eventDeliveries.id, { onDelete: "cascade" }),
+    attemptedAt: timestamptz("attempted_at").notNull(),
+    statusCode: integer("status_code"),
+    durationMs: integer("duration_ms").notNull(),
+    error: text("error"),
+    nextAttemptAt: timestamptz("next_attempt_at"),
+  },
+  (table) => [index("idx_event_delivery_attempts_delivery_id").on(table.deliveryId, table.id)],
+);
+
 export type Call = typeof calls.$inferSelect;
 export type CallTranscription = typeof callTranscriptions.$inferSelect;

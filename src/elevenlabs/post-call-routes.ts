@@ -3,10 +3,12 @@
 // signed JSON event gets a 200: applied, kept for a Call not known yet, or ignored (a type
 // we have no use for). Only a bad signature (401), a body over 32 MiB (413) or one that is
 // not JSON (400) is refused.
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { databaseOf } from "../db/context";
+import { nudgeEventSender } from "../events/queue";
 import { parseJsonBody } from "../http/body";
 import { AppError } from "../http/errors";
 import { errorResponses } from "../http/openapi";
@@ -112,6 +114,8 @@ postCallRoutes.post(postCallRoute.path, async (c) => {
     return c.json({ status: "kept" as const }, 200);
   }
   c.set("callSid", result.callSid);
+  // The finished call (and an opt-out) wrote its events with the change: send them now.
+  if (result.changed) await nudgeEventSender(c.env?.EVENTS_QUEUE, log, { reason: "call_finished" });
   return c.json({ status: result.changed ? ("processed" as const) : ("unchanged" as const) }, 200);
 });
 

@@ -76,7 +76,12 @@ function isJsonContentType(contentType: string | undefined): boolean {
  * Routes whose body is optional: an action on what the path names (cancel a campaign, put
  * a number on the do-not-call list). Sent without a body, they skip the JSON rule.
  */
-const BODY_OPTIONAL = [/^\/campaigns\/[^/]+\/cancel$/, /^\/do-not-call\/[^/]+$/];
+const BODY_OPTIONAL = [
+  /^\/campaigns\/[^/]+\/cancel$/,
+  /^\/do-not-call\/[^/]+$/,
+  /^\/event-endpoints\/[^/]+\/(rotate-secret|enable)$/,
+  /^\/events\/[^/]+\/resend$/,
+];
 
 function hasNoBody(c: Parameters<MiddlewareHandler<AppEnv>>[0]): boolean {
   const length = c.req.header("content-length");

@@ -79,6 +79,10 @@ export default async function setup(project: TestProject) {
  *   POST   /simulators {max_live_calls?, call_seconds?, chaos_seed?} -> {url}  a private
  *                                                 simulator in outbox mode (the test delivers
  *                                                 its webhooks); chaos_seed turns its chaos on
+ *   POST   /receivers {script}             -> {url}  a fleet's event endpoint: answers the
+ *                                                 statuses of `script` in turn (then 200), or
+ *                                                 never answers ("hang"); records what came
+ *   GET    /receivers/:n/received          -> {requests: [{headers, body, at}]}
  *   POST   /key-sets {keys}                -> {team_domain}  a Cloudflare Access stand-in: the
  *                                                 test's public keys served at
  *                                                 {team_domain}/cdn-cgi/access/certs
@@ -95,14 +99,40 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   let queue: Promise<unknown> = Promise.resolve();
   const simulators: Awaited<ReturnType<typeof startElevenLabsSimulator>>[] = [];
   const keySets: unknown[] = [];
+  const receivers: {
+    script: number[] | "hang";
+    requests: { headers: Record<string, unknown>; body: string; at: number }[];
+  }[] = [];
+  const hanging = new Set<import("node:http").ServerResponse>();
   let origin = "";
 
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
-      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : {};
+      const text = Buffer.concat(chunks).toString("utf8");
+      const delivery = /^\/receivers\/(\d+)$/.exec(request.url ?? "");
+      const receiver = delivery ? receivers[Number(delivery[1])] : undefined;
+      if (request.method === "POST" && receiver) {
+        receiver.requests.push({ headers: request.headers, body: text, at: Date.now() });
+        if (receiver.script === "hang") {
+          hanging.add(response);
+          return;
+        }
+        const status = receiver.script[receiver.requests.length - 1] ?? 200;
+        response.writeHead(status, { "content-type": "text/plain" }).end(`answered ${status}`);
+        return;
+      }
+      const body = text ? JSON.parse(text) : {};
       const answer = async () => {
+        if (request.method === "POST" && request.url === "/receivers") {
+          receivers.push({ script: body.script ?? [], requests: [] });
+          return { url: `${origin}/receivers/${receivers.length - 1}` };
+        }
+        const received = /^\/receivers\/(\d+)\/received$/.exec(request.url ?? "");
+        if (request.method === "GET" && received) {
+          return { requests: receivers[Number(received[1])]?.requests ?? [] };
+        }
         if (request.method === "POST" && request.url === "/databases") {
           const name = `lab_${process.pid}_${++created}`;
           const done = queue.then(() =>
@@ -153,6 +183,7 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   return {
     url: origin,
     async stop() {
+      for (const response of hanging) response.destroy();
       server.close();
       for (const simulator of simulators) await simulator.stop();
       await admin.end();

@@ -12,7 +12,7 @@ import type { AppDeps } from "../../src/app-env";
 import { DISPATCH_CRON, RECONCILER_CRON } from "../../src/crons";
 import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
 import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
-import type { Config, DispatchMessage } from "../../src/env";
+import type { Config, DispatchMessage, EventsMessage } from "../../src/env";
 import { createWorker } from "../../src/index";
 import { TEST_SECRETS } from "../setup/test-secrets";
 import { privateDatabase, privateSimulator } from "./lab";
@@ -92,6 +92,21 @@ export async function consumeDispatch(lab: Lab, messages = 1) {
   );
   const ctx = createExecutionContext();
   await lab.worker.queue(batch, labBindings(lab) as never);
+  return getQueueResult(batch, ctx);
+}
+
+/** Runs the Worker's queue consumer once with an events-queue message: sends due deliveries. */
+export async function consumeEvents(lab: Lab) {
+  const batch = createMessageBatch<EventsMessage>("driver-calls-events", [
+    {
+      id: `e-${crypto.randomUUID()}`,
+      timestamp: new Date(),
+      attempts: 1,
+      body: { kind: "events", reason: "test" },
+    },
+  ]);
+  const ctx = createExecutionContext();
+  await lab.worker.queue(batch as never, labBindings(lab) as never);
   return getQueueResult(batch, ctx);
 }
 

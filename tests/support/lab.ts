@@ -44,3 +44,24 @@ export async function accessKeySet(keys: unknown[]): Promise<string> {
   const { team_domain } = await lab<{ team_domain: string }>("/key-sets", { keys });
   return team_domain;
 }
+
+export interface ReceivedDelivery {
+  headers: Record<string, string>;
+  body: string;
+  at: number;
+}
+
+/**
+ * A fleet's event endpoint, a Node HTTP server of the lab: it answers the statuses of
+ * `script` in turn and then 200, or never answers ("hang"), and keeps what it received.
+ */
+export async function eventReceiver(script: number[] | "hang" = []) {
+  const { url } = await lab<{ url: string }>("/receivers", { script });
+  return {
+    url,
+    async received(): Promise<ReceivedDelivery[]> {
+      const response = await fetch(`${url}/received`);
+      return ((await response.json()) as { requests: ReceivedDelivery[] }).requests;
+    },
+  };
+}
