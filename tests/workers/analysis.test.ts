@@ -325,7 +325,7 @@ describe("GET /campaigns/{id}/results.csv", () => {
     const bytes = new Uint8Array(await response.arrayBuffer());
     // A UTF-8 byte-order mark first (Excel on Windows reads the file as UTF-8 then).
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
-    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes.slice(3));
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.slice(3));
     const lines = text.split("\r\n");
     expect(lines.at(-1)).toBe("");
     expect(lines).toHaveLength(2_502);

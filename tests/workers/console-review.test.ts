@@ -107,7 +107,7 @@ describe("the review page", () => {
     // later (08:00 in Denver), New York's driver is on the list.
     expect(text).toContain("First call 08:00 Mon 6 Jan 2031, America/Chicago");
     expect(text).toContain(
-      "America/Chicago 1 1 from the campaign's Time zone 08:00 Mon 6 Jan 2031, America/Chicago",
+      "America/Chicago the campaign's Time zone 1 08:00 Mon 6 Jan 2031, America/Chicago",
     );
     expect(text).toContain("America/Denver 1 08:00 Mon 6 Jan 2031, America/Denver");
     expect(text).toContain("America/New_York 1 nobody: all on the do-not-call list");

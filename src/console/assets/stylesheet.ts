@@ -99,6 +99,7 @@ thead th { background: #f6f8fa; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.nowrap { white-space: nowrap; }
 td.text { min-width: 10rem; overflow-wrap: anywhere; }
+td.wide { min-width: 18rem; }
 
 .status { display: inline-block; font-weight: 700; font-size: 0.8rem; letter-spacing: 0.02em; padding: 0.1rem 0.45rem; border-radius: 999px; border: 1px solid currentColor; white-space: nowrap; }
 .status-RUNNING, .status-CALLING, .status-IN_PROGRESS { color: #0550ae; }
@@ -115,7 +116,7 @@ td.text { min-width: 10rem; overflow-wrap: anywhere; }
 ul.plain { list-style: none; margin: 0; padding: 0; }
 ul.plain li + li { margin-top: 0.25rem; }
 .search { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0.5rem 1rem; margin: 0.5rem 0 1rem; }
-.search .field { margin: 0; flex: 1 1 16rem; }
+.search .field { margin: 0; flex: 0 1 28rem; }
 input[type="search"] {
   font: inherit; width: 100%; max-width: 28rem; padding: 0.45rem 0.6rem;
   border: 1px solid #6e7781; border-radius: 6px; background: #fff; color: #1f2328;

@@ -132,7 +132,7 @@ export function doNotCallPage(props: DoNotCallPageProps): Html {
       <form method="get" action="/console/do-not-call" class="search" role="search">
         <div class="field">
           <label for="search">Search by number</label>
-          <span class="hint" id="search-hint">Any part of the number, digits only: 5551230 finds +15551230042</span>
+          <span class="hint" id="search-hint">Any part of the number: 5551230 finds +15551230042</span>
           <input type="search" id="search" name="q" value="${props.search}" inputmode="numeric" autocomplete="off" aria-describedby="search-hint">
         </div>
         <button type="submit">Search</button>

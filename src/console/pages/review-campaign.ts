@@ -329,8 +329,8 @@ export function reviewCampaignPage(props: ReviewCampaignProps): Html {
 
   const zoneRows = review.zones.map(
     (zone) => html`<tr>
-      <td class="nowrap">${zone.zone}</td>
-      <td class="num">${count(zone.drivers)}${zone.fromCampaign > 0 ? html`<span class="hint">${count(zone.fromCampaign)} from the campaign's Time zone</span>` : ""}</td>
+      <td class="nowrap">${zone.zone}${zone.fromCampaign > 0 ? html`<span class="hint">${zone.fromCampaign === zone.drivers ? "the campaign's Time zone" : `${count(zone.fromCampaign)} from the campaign's Time zone`}</span>` : ""}</td>
+      <td class="num">${count(zone.drivers)}</td>
       <td class="nowrap">${zone.firstCallAt ? at(zone.firstCallAt, zone.zone) : "nobody: all on the do-not-call list"}</td>
     </tr>`,
   );
@@ -342,7 +342,7 @@ export function reviewCampaignPage(props: ReviewCampaignProps): Html {
       <td class="text">${driver.driver_name}<span class="hint">driver ${driver.driver_id}</span></td>
       <td class="nowrap mono">${driver.phone_number}</td>
       <td class="nowrap">${driver.time_zone ?? html`${campaignZone}<span class="hint">campaign's</span>`}</td>
-      <td class="text"><ul class="plain">${driver.violations.map(
+      <td class="text wide"><ul class="plain">${driver.violations.map(
         (violation) =>
           html`<li><strong>${violation.code}</strong>: ${violation.description} <span class="hint">${violation.occurred_at}</span></li>`,
       )}</ul></td>
