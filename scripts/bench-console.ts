@@ -8,7 +8,7 @@
 //      first page and 50 pages in, against a 100-driver campaign's page (a page must not
 //      grow with the campaign).
 // The campaigns start in 2031, so nobody is dialed. It prints a table; nothing is kept.
-import { BENCH_API_TOKEN as API_TOKEN, startBenchStack } from "./bench/stack.ts";
+import { BENCH_OPERATOR_TOKEN, startBenchStack } from "./bench/stack.ts";
 import type { WranglerDev } from "./bench/wrangler.ts";
 
 const BIG = 10_000;
@@ -59,7 +59,7 @@ async function measure(worker: WranglerDev) {
     method: "POST",
     redirect: "manual",
     headers: { "content-type": "application/x-www-form-urlencoded", origin },
-    body: new URLSearchParams({ token: API_TOKEN }),
+    body: new URLSearchParams({ token: BENCH_OPERATOR_TOKEN }),
   });
   const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
   if (signIn.status !== 303 || !cookie) throw new Error(`sign-in: ${signIn.status}`);

@@ -29,6 +29,7 @@ import { startElevenLabsSimulator } from "./lib/elevenlabs-simulator.ts";
 import { startPostgres } from "./lib/embedded-postgres.ts";
 import { applyMigrations } from "./lib/migrations.ts";
 import { startNeonHttpEndpoint } from "./lib/neon-http-endpoint.ts";
+import { ensureOperatorWithToken } from "./lib/operators.ts";
 
 const port = Number(process.env.PORT ?? 8787);
 const log = (line: string) => console.log(`[dev] ${line}`);
@@ -95,6 +96,15 @@ async function main() {
   const { applied } = await applyMigrations(postgres.urlFor(databaseName), { log });
   log(
     `PostgreSQL on port ${postgres.port} (data: ${postgres.dataDir}); ${applied.length} migration(s) applied`,
+  );
+  // The console opens out of the box: sign in with this token (.dev.vars DEV_OPERATOR_TOKEN).
+  const devOperatorToken = devVars.DEV_OPERATOR_TOKEN || "dev-operator-token";
+  const devOperator = await ensureOperatorWithToken(postgres.urlFor(databaseName), {
+    name: "Dev Operator",
+    token: devOperatorToken,
+  });
+  log(
+    `console operator "Dev Operator" ${devOperator === "created" ? "created" : "ready"}: sign in with the token ${devOperatorToken}`,
   );
 
   const endpoint = await startNeonHttpEndpoint({

@@ -1,6 +1,7 @@
 // The Hono environment shared by every route: bindings, per-request variables, and the
 // outside services the app depends on (passed in, so tests give fakes without mocking).
 
+import type { Actor } from "./audit/record";
 import type { ElevenLabsClient } from "./elevenlabs/client";
 import type { Bindings, Config } from "./env";
 import type { Logger } from "./http/log";
@@ -24,6 +25,8 @@ export type AppEnv = {
     config: Config;
     log: Logger;
     deps: AppDeps;
+    /** Who is asking: set by auth (src/http/auth.ts, the console's session check). */
+    actor?: Actor;
     /** Set by handlers once known, so the request log line carries it. */
     callSid?: string;
   };

@@ -5,6 +5,7 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { type AppDeps, type AppEnv, systemClock } from "./app-env";
+import { auditRoutes } from "./audit/routes";
 import { callReadRoutes } from "./calls/read-routes";
 import { callRoutes } from "./calls/routes";
 import { campaignRoutes } from "./campaigns/routes";
@@ -57,6 +58,7 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", postCallRoutes);
   app.route("/", campaignRoutes);
   app.route("/", doNotCallRoutes);
+  app.route("/", auditRoutes);
   // The operator console: HTML pages for people, plain Hono routes, so not in the OpenAPI
   // document below.
   app.route("/console", consoleRoutes);
@@ -66,6 +68,8 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
+    description:
+      "The machines' API_TOKEN (recorded in the audit trail as `api_token`), or an operator's own token (`dco_...`, from `npm run operator -- add`; recorded under that operator). A revoked operator's token is refused.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "elevenLabsSignature", {
     type: "apiKey",

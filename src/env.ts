@@ -25,6 +25,13 @@ export const envSchema = z.object({
   MAX_LIVE_CALLS: z.coerce.number().int().min(1).max(1000).default(10),
   /** Local only: the local Neon HTTP endpoint that stands in for Neon's SQL-over-HTTP proxy. */
   NEON_HTTP_ENDPOINT: z.url().optional(),
+  /**
+   * Cloudflare Access in front of /console (both set, or the console signs people in with
+   * their operator tokens): the team domain (`myteam.cloudflareaccess.com`) and the
+   * application's audience (AUD) tag.
+   */
+  ACCESS_TEAM_DOMAIN: optionalSecret,
+  ACCESS_AUD: optionalSecret,
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -35,6 +42,8 @@ export type Config = z.infer<typeof envSchema>;
  */
 export type Bindings = { [K in keyof z.input<typeof envSchema>]?: string } & {
   DISPATCH_QUEUE?: Queue<DispatchMessage>;
+  /** Failed console sign-ins per client address (wrangler.toml [[ratelimits]]). */
+  SIGN_IN_LIMITER?: RateLimit;
 };
 
 /** What a dispatch queue message carries: a nudge, never a decision (see src/dispatch/). */

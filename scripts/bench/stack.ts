@@ -13,11 +13,13 @@ import {
 import { freePort, startPostgres } from "../lib/embedded-postgres.ts";
 import { applyMigrations } from "../lib/migrations.ts";
 import { type NeonHttpEndpoint, startNeonHttpEndpoint } from "../lib/neon-http-endpoint.ts";
+import { ensureOperatorWithToken } from "../lib/operators.ts";
 import { bundleWorker, startWranglerDev, type WranglerDev } from "./wrangler.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export const BENCH_API_TOKEN = "bench-api-token";
+export const BENCH_OPERATOR_TOKEN = "dco_bench-operator-token";
 const WEBHOOK_TOKEN = "bench-webhook-token";
 const WEBHOOK_SECRET = "bench-webhook-secret";
 
@@ -60,6 +62,11 @@ export async function startBenchStack(options: {
     await postgres.createDatabase("bench");
     const databaseUrl = postgres.urlFor("bench");
     await applyMigrations(databaseUrl);
+    // The console's benches sign in as this operator (API_TOKEN does not open the console).
+    await ensureOperatorWithToken(databaseUrl, {
+      name: "Bench Operator",
+      token: BENCH_OPERATOR_TOKEN,
+    });
     const endpoint = await startNeonHttpEndpoint({});
     stops.unshift(() => endpoint.stop());
 

@@ -4,7 +4,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { databaseOf } from "../db/context";
 import { CALL_STATUSES } from "../db/schema";
-import { requireBearerToken } from "../http/auth";
+import { requireOperatorOrApiToken } from "../http/auth";
 import { AppError } from "../http/errors";
 import { errorResponses } from "../http/openapi";
 import { storableText } from "../http/schemas";
@@ -66,7 +66,7 @@ export const getCallRoute = createRoute({
   tags: ["calls"],
   summary: "Read one call and its transcript",
   security: [{ bearerAuth: [] }],
-  middleware: [requireBearerToken("API_TOKEN")] as const,
+  middleware: [requireOperatorOrApiToken] as const,
   request: {
     params: z.object({
       call_sid: storableText(1, 255).openapi({
@@ -94,7 +94,7 @@ export const listCallsRoute = createRoute({
   description:
     "Ordered by created_at, then id, newest first. Follow next_cursor for the next page: calls created while you page do not shift or repeat the pages (they sort before the first page).",
   security: [{ bearerAuth: [] }],
-  middleware: [requireBearerToken("API_TOKEN")] as const,
+  middleware: [requireOperatorOrApiToken] as const,
   request: {
     query: z.object({
       status: z.enum(CALL_STATUSES).optional(),

@@ -4,7 +4,9 @@
 // src/calls/status-rules.ts. What follows a status change (the live-call slot is freed, a
 // campaign target moves on) is the database trigger's job (migration 0008), in the same
 // transaction. Times are timestamptz in the database and UTC `Date`s here.
+
 import { eq, getTableColumns, type SQL, sql } from "drizzle-orm";
+import { auditInsert, SYSTEM_STAMP } from "../audit/record";
 import type { Database } from "../db/client";
 import { type RetryOptions, sqlState, withDbRetry } from "../db/retry";
 import { type Call, type CallStatus, calls, postCallInbox } from "../db/schema";
@@ -260,7 +262,16 @@ function conversationStatement(
       SELECT phone_number, 'opt_out', call_sid FROM updated
       WHERE ${report.optOut} AND phone_number IS NOT NULL
       ON CONFLICT (phone_number) DO NOTHING
-      RETURNING phone_number
+      RETURNING phone_number, call_sid
+    ),
+    opt_out_audited AS (
+      ${auditInsert(SYSTEM_STAMP, {
+        action: "driver.opted_out",
+        subjectType: "phone_number",
+        subjectId: sql`opted_out.phone_number`,
+        detail: sql`jsonb_build_object('call_sid', opted_out.call_sid)`,
+        from: sql`opted_out`,
+      })}
     )
     SELECT target.call_sid, target.status AS previous_status,
            target.failure_reason AS previous_failure_reason,

@@ -1,11 +1,13 @@
 // The operator API: POST /calls/batch (and the read routes). A thin caller of the
 // dispatcher (src/dispatch/batch.ts), under the request's Idempotency-Key if it has one.
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { auditStampOf } from "../audit/record";
 import { databaseOf } from "../db/context";
 import { placeBatch } from "../dispatch/batch";
 import { wakeDispatcher } from "../dispatch/queue";
-import { requireBearerToken } from "../http/auth";
+import { requireOperatorOrApiToken } from "../http/auth";
 import { answerIdempotently, IDEMPOTENCY_KEY } from "../http/idempotency";
 import { errorResponses } from "../http/openapi";
 import { batchRequestSchema, batchResponseSchema } from "./schemas";
@@ -28,7 +30,7 @@ export const batchRoute = createRoute({
   description:
     "Takes a free live-call slot for every driver (all or none: 429 at_capacity when there are fewer free slots than drivers, and nothing is written), writes one Call row per driver, then asks ElevenLabs to dial (at most CALL_CONCURRENCY at once). Numbers on the do-not-call list are not dialed (FAILED, do_not_call), nor numbers in a live call from any campaign or batch, or given twice in this batch (FAILED, number_in_call: one number, one live call). One result per driver, in request order.",
   security: [{ bearerAuth: [] }],
-  middleware: [requireBearerToken("API_TOKEN")] as const,
+  middleware: [requireOperatorOrApiToken] as const,
   request: {
     headers: idempotencyKeyHeader,
     body: { content: { "application/json": { schema: batchRequestSchema } }, required: true },
@@ -63,6 +65,7 @@ export const callRoutes = new OpenAPIHono<AppEnv>().openapi(batchRoute, async (c
       clock: deps.clock,
       log,
       queue: c.env?.DISPATCH_QUEUE,
+      audit: auditStampOf(c),
     });
     // A failed dial freed its slot at once: a waiting campaign target may take it.
     if (result.summary.failed > 0) {

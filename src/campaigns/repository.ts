@@ -1,8 +1,10 @@
 // Campaign data functions: create (every driver stored in one statement, however many),
 // read one with its counts, list, list its targets in request order, cancel. Times leave
 // Postgres as ISO 8601 UTC strings (src/db/iso.ts).
+
 import { type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
+import { type AuditStamp, auditInsert } from "../audit/record";
 import { WEEKDAYS } from "../calling-rules/time-zone";
 import { numberInLiveCall } from "../calls/status-rules";
 import type { Database } from "../db/client";
@@ -140,6 +142,8 @@ export async function createCampaign(
   db: Database,
   request: CreateCampaignRequest,
   now: Date,
+  /** Who started it: `campaign.created` is written by the same statement. */
+  audit: AuditStamp,
   /** Derived from the Idempotency-Key when there is one (campaignIdFor), so a retry finds it. */
   id: string = crypto.randomUUID(),
 ): Promise<{ campaign: CampaignView; firstAttemptAt: Date | null }> {
@@ -215,6 +219,16 @@ export async function createCampaign(
                CASE WHEN g.on_list THEN 'do_not_call' END
         FROM campaign, given g
         RETURNING status
+      ),
+      audited AS (
+        ${auditInsert(audit, {
+          action: "campaign.created",
+          subjectType: "campaign",
+          subjectId: sql`campaign.id::text`,
+          detail: sql`jsonb_build_object('name', campaign.name, 'drivers', (SELECT count(*) FROM given),
+                        'on_do_not_call', (SELECT count(*) FILTER (WHERE on_list) FROM given))`,
+          from: sql`campaign`,
+        })}
       ),
       -- This request's campaign: written now, or by this same statement before an answer
       -- that was lost (then its committed rows are what this snapshot sees).
@@ -388,14 +402,27 @@ export type CancelResult =
  * its call rings) or finds it CANCELLED when it locks it: once this answers, nobody of
  * the campaign is claimed again. Cancelling a cancelled campaign is a no-op.
  */
-export async function cancelCampaign(db: Database, id: string): Promise<CancelResult> {
+export async function cancelCampaign(
+  db: Database,
+  id: string,
+  audit: AuditStamp,
+): Promise<CancelResult> {
   if (!isCampaignId(id)) return { kind: "not_found" };
   const [, targets] = await withDbRetry(() =>
     db.batch([
       db.execute(sql`
-        UPDATE campaigns SET status = 'CANCELLED', finished_at = now(), updated_at = now()
-        WHERE id = ${id}::uuid AND status = 'RUNNING'
-        RETURNING id
+        WITH cancelled AS (
+          UPDATE campaigns SET status = 'CANCELLED', finished_at = now(), updated_at = now()
+          WHERE id = ${id}::uuid AND status = 'RUNNING'
+          RETURNING id, name
+        )
+        ${auditInsert(audit, {
+          action: "campaign.cancelled",
+          subjectType: "campaign",
+          subjectId: sql`cancelled.id::text`,
+          detail: sql`jsonb_build_object('name', cancelled.name)`,
+          from: sql`cancelled`,
+        })}
       `),
       db.execute(sql`
         UPDATE campaign_targets

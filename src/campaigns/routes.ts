@@ -1,14 +1,16 @@
 // The operator API of campaigns: create (202, every driver stored, nobody dialed in this
 // request), read, list, list targets, cancel. All need the operator's Bearer API_TOKEN.
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { auditStampOf } from "../audit/record";
 import { idempotencyKeyHeader } from "../calls/routes";
 import type { Database } from "../db/client";
 import { databaseOf } from "../db/context";
 import { TARGET_STATUSES } from "../db/schema";
 import { wakeDispatcher } from "../dispatch/queue";
-import { requireBearerToken } from "../http/auth";
+import { requireOperatorOrApiToken } from "../http/auth";
 import { AppError } from "../http/errors";
 import { answerIdempotently } from "../http/idempotency";
 import { errorResponses } from "../http/openapi";
@@ -37,7 +39,7 @@ function campaignNotFound(id: string): AppError {
   return new AppError("campaign_not_found", `No campaign has id ${id}.`, { details: { id } });
 }
 
-const auth = requireBearerToken("API_TOKEN");
+const auth = requireOperatorOrApiToken;
 
 export const createCampaignRoute = createRoute({
   method: "post",
@@ -214,7 +216,7 @@ export async function startCampaign(
   // first try was written but answered 503 (the key released) finds that campaign.
   const key = c.req.header("idempotency-key");
   const id = key ? await campaignIdFor(key, JSON.stringify(request)) : undefined;
-  const { campaign, firstAttemptAt } = await createCampaign(db, request, now, id);
+  const { campaign, firstAttemptAt } = await createCampaign(db, request, now, auditStampOf(c), id);
   log.info("campaign_created", {
     campaign_id: campaign.id,
     drivers: campaign.counts.total,
@@ -278,7 +280,7 @@ export const campaignRoutes = new OpenAPIHono<AppEnv>()
   })
   .openapi(cancelCampaignRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const result = await cancelCampaign(databaseOf(c), id);
+    const result = await cancelCampaign(databaseOf(c), id, auditStampOf(c));
     if (result.kind === "not_found") throw campaignNotFound(id);
     if (result.kind === "finished") {
       throw new AppError(

@@ -8,15 +8,25 @@
 // body, and nothing is done. The handler gets the same parsed body from Hono's cache.
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { html } from "hono/html";
 import type { AppEnv } from "../app-env";
-import type { Html, Section } from "./pages/layout";
+import { type Html, type Section, SIGNED_IN_AS_SLOT } from "./pages/layout";
 import { messagePage } from "./pages/message";
 
 export const KiB = 1024;
 export const FORM_LIMIT_BYTES = 64 * KiB;
 
+/** A page, with the signed-in operator's name filled into the layout's slot. */
 export async function render(c: Context<AppEnv>, page: Html, status = 200): Promise<Response> {
-  return c.html(await page, status as 200);
+  const actor = c.get("actor");
+  const signedInAs =
+    actor?.kind === "operator"
+      ? await html`<span class="signed-in-as">Signed in as <strong>${actor.name}</strong></span>`
+      : "";
+  return c.html(
+    String(await page).replace(String(SIGNED_IN_AS_SLOT), String(signedInAs)),
+    status as 200,
+  );
 }
 
 export function renderMessage(

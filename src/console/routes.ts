@@ -10,10 +10,13 @@
 // a few KiB, so they are not worth a cache exception). Every POST: HTML forms only, from
 // this origin (hono/csrf: Origin or Sec-Fetch-Site), each with its own body limit. Every
 // page but sign-in and the assets needs a session (session.ts).
+
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../app-env";
+import { AUDIT_ACTIONS, auditStampOf } from "../audit/record";
+import { listAuditEvents } from "../audit/repository";
 import { getCallWithTranscript } from "../calls/read";
 import { getCampaignBreakdown } from "../campaigns/breakdown";
 import {
@@ -31,9 +34,11 @@ import { countLiveCalls } from "../dispatch/live-calls";
 import { AppError } from "../http/errors";
 import { describeError } from "../http/log";
 import { storableText } from "../http/schemas";
+import { listOperators, operatorActor } from "../operators/repository";
 import { CONSOLE_SCRIPT } from "./assets/script";
 import { CONSOLE_STYLESHEET } from "./assets/stylesheet";
 import { DRIVERS_CSV_TEMPLATE } from "./drivers-csv";
+import { ACTIVITY_PAGE_SIZE, activityPage } from "./pages/activity";
 import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
@@ -52,7 +57,7 @@ import {
   UnreadableFormError,
   unreadableFormPage,
 } from "./respond";
-import { hasValidSession, signIn, signOut } from "./session";
+import { accessConfigured, currentOperator, signIn, signOut } from "./session";
 
 /** How often a running campaign's page brings itself up to date. */
 const REFRESH_SECONDS = 3;
@@ -115,17 +120,48 @@ const formsFromThisOrigin: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 const PUBLIC_PATHS = new Set(["/console/sign-in", "/console/sign-out"]);
 
-const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
+/**
+ * Every page but sign-in and the assets needs an operator (session.ts). Without one: the
+ * sign-in page, remembering the page asked for (GETs only: a form is not replayed).
+ */
+const requireOperator: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (PUBLIC_PATHS.has(c.req.path) || c.req.path.startsWith("/console/assets/")) return next();
-  if (!(await hasValidSession(c))) return c.redirect("/console/sign-in", 303);
-  return next();
+  const current = await currentOperator(c);
+  if (current.ok) {
+    c.set("actor", operatorActor(current.operator));
+    return next();
+  }
+  if (current.reason === "access_refused") return accessRefused(c);
+  const next_ = c.req.method === "GET" ? safeNextPath(new URL(c.req.url)) : "/console";
+  const query = next_ === "/console" ? "" : `?next=${encodeURIComponent(next_)}`;
+  return c.redirect(`/console/sign-in${query}`, 303);
 };
+
+function accessRefused(c: Context<AppEnv>) {
+  return renderMessage(c, 403, {
+    title: "Not signed in",
+    message:
+      "This console is behind Cloudflare Access, and this request did not carry a valid Access sign-in. Open the console through its Access address and sign in there.",
+  });
+}
+
+/**
+ * Where to go after signing in: a path of this console only (no other origin, no
+ * protocol-relative `//`, no backslash tricks); anything else is /console.
+ */
+export function safeNextPath(target: URL | string | undefined): string {
+  if (target === undefined) return "/console";
+  const text = typeof target === "string" ? target : `${target.pathname}${target.search}`;
+  if (text.length > 1000 || !/^\/console(\/|\?|$)/.test(text)) return "/console";
+  if (/[\\\s]|\/\/|%2f|%5c|^\/console\/sign-(in|out)/i.test(text)) return "/console";
+  return text;
+}
 
 // ---------------------------------------------------------------------------------------
 
 export const consoleRoutes = new Hono<AppEnv>();
 
-consoleRoutes.use(securityHeaders, formsFromThisOrigin, requireSession);
+consoleRoutes.use(securityHeaders, formsFromThisOrigin, requireOperator);
 
 const underConsole = (path: string) => path.replace(/^\/console/, "");
 
@@ -137,22 +173,43 @@ consoleRoutes.get(underConsole(ASSET_PATHS.script), (c) =>
 );
 
 consoleRoutes.get("/sign-in", async (c) => {
-  if (await hasValidSession(c)) return c.redirect("/console", 303);
-  return render(c, signInPage({ invalid: false }));
+  const next = safeNextPath(c.req.query("next"));
+  // Access signs people in itself: there is no form to show.
+  if (accessConfigured(c.get("config"))) return c.redirect(next, 303);
+  if ((await currentOperator(c)).ok) return c.redirect(next, 303);
+  return render(c, signInPage({ problem: null, next }));
 });
 
 consoleRoutes.post("/sign-in", limit(FORM_LIMIT_BYTES), async (c) => {
+  if (accessConfigured(c.get("config"))) return c.redirect("/console", 303);
   const body = await formBody(c);
-  if (await signIn(c, field(body, "token"))) {
+  const next = safeNextPath(field(body, "next") || undefined);
+  const outcome = await signIn(c, field(body, "token"));
+  if (outcome === "signed_in") {
     c.get("log").info("console_signed_in", {});
-    return c.redirect("/console", 303);
+    return c.redirect(next, 303);
+  }
+  if (outcome === "rate_limited") {
+    const retryAt = new Date(c.get("deps").clock.now().getTime() + 60_000);
+    c.header("Retry-After", "60");
+    return render(
+      c,
+      signInPage({
+        problem: "rate_limited",
+        next,
+        retryAt: `${retryAt.toISOString().slice(11, 16)} UTC`,
+      }),
+      429,
+    );
   }
   c.get("log").warn("console_sign_in_refused", {});
-  return render(c, signInPage({ invalid: true }), 401);
+  return render(c, signInPage({ problem: "invalid", next }), 401);
 });
 
-consoleRoutes.post("/sign-out", limit(FORM_LIMIT_BYTES), (c) => {
-  signOut(c);
+consoleRoutes.post("/sign-out", limit(FORM_LIMIT_BYTES), async (c) => {
+  // Under Access, signing out is Access's: its logout ends the Access session.
+  if (accessConfigured(c.get("config"))) return c.redirect("/cdn-cgi/access/logout", 303);
+  await signOut(c);
   return c.redirect("/console/sign-in", 303);
 });
 
@@ -240,7 +297,7 @@ consoleRoutes.get("/campaigns/:id/cancel", async (c) => {
 
 consoleRoutes.post("/campaigns/:id/cancel", limit(FORM_LIMIT_BYTES), async (c) => {
   const id = c.req.param("id");
-  const result = await cancelCampaign(databaseOf(c), id);
+  const result = await cancelCampaign(databaseOf(c), id, auditStampOf(c));
   if (result.kind === "not_found") return campaignNotFound(c);
   if (result.kind === "cancelled") {
     c.get("log").info("campaign_cancelled", {
@@ -287,6 +344,34 @@ consoleRoutes.get("/calls/:call_sid", async (c) => {
 });
 
 consoleRoutes.route("/", doNotCallRoutes);
+
+consoleRoutes.get("/activity", async (c) => {
+  const db = databaseOf(c);
+  const cursor = queryCursor(c);
+  const action = c.req.query("action") ?? "";
+  const actorId = c.req.query("operator") ?? "";
+  const knownAction = (AUDIT_ACTIONS as readonly string[]).includes(action);
+  const knownActor = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(actorId);
+  const [page, operators] = await Promise.all([
+    listAuditEvents(db, {
+      action: knownAction ? action : undefined,
+      actorId: knownActor ? actorId : undefined,
+      limit: ACTIVITY_PAGE_SIZE,
+      cursor,
+    }),
+    listOperators(db),
+  ]);
+  return render(
+    c,
+    activityPage({
+      events: page.events,
+      nextCursor: page.nextCursor,
+      isFirstPage: cursor === undefined,
+      operators,
+      filter: { action: knownAction ? action : "", actorId: knownActor ? actorId : "" },
+    }),
+  );
+});
 
 consoleRoutes.all("*", (c) => {
   if (c.req.path === "/console/" && c.req.method === "GET") return c.redirect("/console", 303);

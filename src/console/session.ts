@@ -1,94 +1,130 @@
-// The console's session: a cookie `__Host-console` that holds nothing but a signed expiry.
+// Who is using the console. Two ways in, never both:
 //
-// - The value is the session's end (unix seconds), signed with HMAC-SHA256 by
-//   hono/cookie's signed-cookie helpers. The signing key is derived from API_TOKEN (an
-//   HMAC of a fixed label keyed with the token), so the cookie never carries the token,
-//   and rotating the token changes the key: every session ends at once.
-// - `__Host-` makes the browser refuse the cookie unless it is Secure, Path=/ and has no
-//   Domain, so no other host (a subdomain, an http:// page) can set or shadow it.
-//   HttpOnly keeps it from scripts; SameSite=Strict keeps it off cross-site requests.
-//   Chromium and Firefox treat http://127.0.0.1 and http://localhost as secure contexts,
-//   so the Secure cookie works under `npm run dev` too.
-// - At most 12 hours: Max-Age says so to the browser, and the signed expiry says so to us
-//   (a cookie kept past its Max-Age is still refused).
+// - Cloudflare Access (ACCESS_TEAM_DOMAIN and ACCESS_AUD set): Access signs the person in
+//   before the request reaches the Worker, and every request carries its signed assertion.
+//   The operator is the assertion's email (created on first sight); there is no form and
+//   no cookie of ours. A request without a valid assertion is a 403 page.
+// - Otherwise each person signs in with their own operator token (src/operators/) and gets
+//   a server-side session: the cookie `__Host-console` holds a random 256-bit id and
+//   nothing else. `__Host-` makes the browser refuse it unless Secure, Path=/ and without
+//   Domain; HttpOnly keeps it from scripts; SameSite=Strict off cross-site requests.
+//   Chromium and Firefox treat http://127.0.0.1 and http://localhost as secure contexts, so
+//   the Secure cookie works under `npm run dev` too. Max-Age is 12 hours, and the database
+//   says so too (a cookie kept longer is refused); sign-out and revocation end the session
+//   on the server at once.
+//
+// The machines' API_TOKEN does not open the console: it is a credential for programs, and a
+// person using it could not be told apart from any other.
 import type { Context } from "hono";
-import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../app-env";
-import { timingSafeEqualStrings } from "../http/auth";
+import { clientAddress } from "../audit/record";
+import { databaseOf } from "../db/context";
+import type { Config } from "../env";
+import { ACCESS_ASSERTION_HEADER, verifyAccessAssertion } from "../operators/access";
+import { findOperatorByToken, operatorForAccessEmail } from "../operators/repository";
+import {
+  endSession,
+  recordFailedSignIn,
+  SESSION_SECONDS,
+  type SessionOperator,
+  sessionOperator,
+  startSession,
+} from "../operators/sessions";
+import { looksLikeOperatorToken } from "../operators/tokens";
 
 export const SESSION_COOKIE = "console";
 /** The full name the browser sees: hono adds the prefix for `prefix: "host"`. */
 export const SESSION_COOKIE_NAME = `__Host-${SESSION_COOKIE}`;
-export const SESSION_SECONDS = 12 * 60 * 60;
 
-const KEY_LABEL = "driver-calls console session v1";
-const encoder = new TextEncoder();
-// One derived key per token value seen by this isolate (normally one).
-const derivedKeys = new Map<string, Promise<ArrayBuffer>>();
+const COOKIE_OPTIONS = {
+  prefix: "host",
+  httpOnly: true,
+  secure: true,
+  sameSite: "Strict",
+  path: "/",
+} as const;
 
-/** The cookie-signing key: HMAC-SHA256(API_TOKEN, label). Never the token itself. */
-function signingKey(apiToken: string): Promise<ArrayBuffer> {
-  let key = derivedKeys.get(apiToken);
-  if (!key) {
-    key = crypto.subtle
-      .importKey("raw", encoder.encode(apiToken), { name: "HMAC", hash: "SHA-256" }, false, [
-        "sign",
-      ])
-      .then((tokenKey) => crypto.subtle.sign("HMAC", tokenKey, encoder.encode(KEY_LABEL)));
-    if (derivedKeys.size >= 4) derivedKeys.clear();
-    derivedKeys.set(apiToken, key);
-  }
-  return key;
+export function accessConfigured(config: Config): { teamDomain: string; audience: string } | null {
+  return config.ACCESS_TEAM_DOMAIN && config.ACCESS_AUD
+    ? { teamDomain: config.ACCESS_TEAM_DOMAIN, audience: config.ACCESS_AUD }
+    : null;
 }
 
-function apiTokenOf(c: Context<AppEnv>): string | undefined {
-  const token = c.get("config").API_TOKEN;
-  if (!token) {
-    c.get("log").error("auth_not_configured", {
-      reason: "API_TOKEN is not set: nobody can sign in to the console (fail closed)",
+export type CurrentOperator =
+  | { ok: true; operator: SessionOperator }
+  | { ok: false; reason: "no_session" | "access_refused" };
+
+/** The operator of this request: by Access assertion where configured, else by session. */
+export async function currentOperator(c: Context<AppEnv>): Promise<CurrentOperator> {
+  const now = c.get("deps").clock.now();
+  const access = accessConfigured(c.get("config"));
+  if (access) {
+    const verdict = await verifyAccessAssertion(c.req.header(ACCESS_ASSERTION_HEADER), access, now);
+    if (!verdict.ok) {
+      c.get("log").warn("console_access_refused", { reason: verdict.reason });
+      return { ok: false, reason: "access_refused" };
+    }
+    const operator = await operatorForAccessEmail(databaseOf(c), verdict.email, {
+      actor: { kind: "system", id: null, name: "Cloudflare Access" },
+      ip: clientAddress(c),
+      requestId: c.get("requestId") ?? null,
     });
+    if (operator.revoked_at !== null) {
+      c.get("log").warn("console_access_refused", { reason: "operator revoked" });
+      return { ok: false, reason: "access_refused" };
+    }
+    return { ok: true, operator: { id: operator.id, name: operator.name, email: operator.email } };
   }
-  return token;
+  const sessionId = getCookie(c, SESSION_COOKIE, "host");
+  if (!sessionId) return { ok: false, reason: "no_session" };
+  const operator = await sessionOperator(databaseOf(c), sessionId, now);
+  return operator ? { ok: true, operator } : { ok: false, reason: "no_session" };
 }
 
-/** Whether the request carries a session cookie that we signed and that has not expired. */
-export async function hasValidSession(c: Context<AppEnv>): Promise<boolean> {
-  const token = apiTokenOf(c);
-  if (!token) return false;
-  const value = await getSignedCookie(c, await signingKey(token), SESSION_COOKIE, "host");
-  if (typeof value !== "string" || !/^\d{1,12}$/.test(value)) return false;
-  const expiresAt = Number(value);
-  const now = Math.floor(c.get("deps").clock.now().getTime() / 1000);
-  return expiresAt > now && expiresAt <= now + SESSION_SECONDS;
-}
+export type SignInOutcome = "signed_in" | "invalid" | "rate_limited";
 
 /**
- * Checks a submitted token (constant time) and, when right, sets the session cookie.
- * Returns whether it was right.
+ * Checks a submitted operator token and, when it is right, starts a session and sets its
+ * cookie. Every attempt first takes one from the address's budget (SIGN_IN_LIMITER, 10 a
+ * minute): a guesser gets 10 tries a minute, and an office behind one address has room for
+ * its people. Every refused token is recorded (`operator.sign_in_failed`).
  */
-export async function signIn(c: Context<AppEnv>, submitted: string): Promise<boolean> {
-  const token = apiTokenOf(c);
-  // Compared even when unset, so an unset token costs the same time as a wrong one.
-  const matches = await timingSafeEqualStrings(submitted, token ?? "");
-  if (!token || submitted === "" || !matches) return false;
-  const now = Math.floor(c.get("deps").clock.now().getTime() / 1000);
-  await setSignedCookie(c, SESSION_COOKIE, String(now + SESSION_SECONDS), await signingKey(token), {
-    prefix: "host",
-    httpOnly: true,
-    secure: true,
-    sameSite: "Strict",
-    path: "/",
-    maxAge: SESSION_SECONDS,
-  });
-  return true;
+export async function signIn(c: Context<AppEnv>, submitted: string): Promise<SignInOutcome> {
+  const ip = clientAddress(c);
+  const limiter = c.env?.SIGN_IN_LIMITER;
+  if (limiter) {
+    const { success } = await limiter.limit({ key: `sign-in:${ip ?? "unknown"}` });
+    if (!success) {
+      c.get("log").warn("console_sign_in_rate_limited", {});
+      return "rate_limited";
+    }
+  } else {
+    c.get("log").error("sign_in_limiter_missing", {
+      reason: "SIGN_IN_LIMITER is not bound: failed sign-ins are not limited",
+    });
+  }
+  const db = databaseOf(c);
+  const stamp = { ip, requestId: c.get("requestId") ?? null };
+  const token = submitted.trim();
+  const operator = looksLikeOperatorToken(token) ? await findOperatorByToken(db, token) : null;
+  if (!operator) {
+    await recordFailedSignIn(db, stamp, token === "" ? "empty token" : "unknown or revoked token");
+    return "invalid";
+  }
+  const sessionId = await startSession(db, operator, stamp, c.get("deps").clock.now());
+  setCookie(c, SESSION_COOKIE, sessionId, { ...COOKIE_OPTIONS, maxAge: SESSION_SECONDS });
+  return "signed_in";
 }
 
-export function signOut(c: Context<AppEnv>): void {
-  deleteCookie(c, SESSION_COOKIE, {
-    prefix: "host",
-    httpOnly: true,
-    secure: true,
-    sameSite: "Strict",
-    path: "/",
-  });
+/** Ends the session on the server (the same cookie is refused afterwards) and clears it. */
+export async function signOut(c: Context<AppEnv>): Promise<void> {
+  const sessionId = getCookie(c, SESSION_COOKIE, "host");
+  if (sessionId) {
+    await endSession(databaseOf(c), sessionId, {
+      ip: clientAddress(c),
+      requestId: c.get("requestId") ?? null,
+    });
+  }
+  deleteCookie(c, SESSION_COOKIE, COOKIE_OPTIONS);
 }

@@ -320,5 +320,81 @@ export const postCallInbox = pgTable(
   ],
 );
 
+/**
+ * People who run the console and the API (migration 0014): a token of their own (only its
+ * SHA-256 is kept) or an identity asserted by Cloudflare Access (email). Revoked, never
+ * deleted, so the audit trail keeps naming them.
+ */
+export const operators = pgTable(
+  "operators",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    email: text("email"),
+    tokenHash: text("token_hash"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    revokedAt: timestamptz("revoked_at"),
+  },
+  (table) => [
+    uniqueIndex("uq_operators_email").on(table.email).where(sql`"email" IS NOT NULL`),
+    uniqueIndex("uq_operators_token_hash").on(table.tokenHash).where(sql`"token_hash" IS NOT NULL`),
+    check("operators_name_check", sql`length(${table.name}) BETWEEN 1 AND 200`),
+    check("operators_email_check", sql`${table.email} = lower(${table.email})`),
+  ],
+);
+
+/** Console sign-ins (migration 0014): the cookie holds a random id, this table its SHA-256. */
+export const consoleSessions = pgTable(
+  "console_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    operatorId: uuid("operator_id")
+      .notNull()
+      .references(() => operators.id),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    expiresAt: timestamptz("expires_at").notNull(),
+    endedAt: timestamptz("ended_at"),
+  },
+  (table) => [
+    index("idx_console_sessions_operator_id").on(table.operatorId).where(sql`"ended_at" IS NULL`),
+    index("idx_console_sessions_expires_at").on(table.expiresAt),
+  ],
+);
+
+export const ACTOR_KINDS = ["operator", "api_token", "system"] as const;
+export type ActorKind = (typeof ACTOR_KINDS)[number];
+
+/**
+ * Who did what (migration 0014). Append-only: a trigger refuses UPDATE, TRUNCATE and every
+ * DELETE but the retention purge's (src/audit/).
+ */
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    at: timestamptz("at").notNull().defaultNow(),
+    actorKind: text("actor_kind").$type<ActorKind>().notNull(),
+    actorId: text("actor_id"),
+    actorName: text("actor_name").notNull(),
+    action: text("action").notNull(),
+    subjectType: text("subject_type"),
+    subjectId: text("subject_id"),
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
+    ip: text("ip"),
+    requestId: text("request_id"),
+  },
+  (table) => [
+    index("idx_audit_events_at_id").on(table.at.desc(), table.id.desc()),
+    index("idx_audit_events_action_at_id").on(table.action, table.at.desc(), table.id.desc()),
+    index("idx_audit_events_actor_id_at_id")
+      .on(table.actorId, table.at.desc(), table.id.desc())
+      .where(sql`"actor_id" IS NOT NULL`),
+    check(
+      "audit_events_actor_kind_check",
+      sql`${table.actorKind} IN ('operator', 'api_token', 'system')`,
+    ),
+  ],
+);
+
 export type Call = typeof calls.$inferSelect;
 export type CallTranscription = typeof callTranscriptions.$inferSelect;

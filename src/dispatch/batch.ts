@@ -6,7 +6,9 @@
 //   - a number on the do-not-call list: its row is FAILED do_not_call, it is not dialed;
 //   - a number in a live call (one number, one live call): FAILED number_in_call, not
 //     dialed, no slot.
+
 import type { Clock } from "../app-env";
+import type { AuditStamp } from "../audit/record";
 import type { Database } from "../db/client";
 import type { ElevenLabsClient } from "../elevenlabs/client";
 import type { DispatchMessage } from "../env";
@@ -82,6 +84,7 @@ export async function placeBatch(options: {
   clock: Clock;
   log: Logger;
   queue?: Queue<DispatchMessage> | undefined;
+  audit: AuditStamp;
 }): Promise<BatchResult> {
   const { db, drivers, log } = options;
   const batchId = crypto.randomUUID();
@@ -90,6 +93,7 @@ export async function placeBatch(options: {
     maxLiveCalls: options.maxLiveCalls,
     now: options.clock.now(),
     claimId: batchId,
+    audit: options.audit,
   });
   if (claim.kind === "at_capacity") {
     log.warn("batch_at_capacity", {

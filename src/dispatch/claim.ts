@@ -32,6 +32,7 @@
 // retry of the statement after its answer was lost finds the rows it already wrote by that
 // id and returns them instead of claiming again.
 import { type SQL, sql } from "drizzle-orm";
+import { type AuditStamp, auditInsert } from "../audit/record";
 import { numberInLiveCall } from "../calls/status-rules";
 import type { Database } from "../db/client";
 import { sqlState, violatedConstraint, withDbRetry } from "../db/retry";
@@ -326,7 +327,14 @@ interface BatchClaimRow extends Record<string, unknown> {
  */
 export async function claimBatchSlots(
   db: Database,
-  options: { drivers: readonly BatchDriver[]; maxLiveCalls: number; now: Date; claimId: string },
+  options: {
+    drivers: readonly BatchDriver[];
+    maxLiveCalls: number;
+    now: Date;
+    claimId: string;
+    /** Who placed the batch: `batch.placed` is written by this statement with its calls. */
+    audit: AuditStamp;
+  },
 ): Promise<BatchClaim> {
   const { drivers, claimId } = options;
   const now = options.now.toISOString();
@@ -398,6 +406,17 @@ export async function claimBatchSlots(
           FROM numbered n
           ORDER BY n.ord
           RETURNING id, call_sid, driver_id, failure_reason
+        ),
+        audited AS (
+          ${auditInsert(options.audit, {
+            action: "batch.placed",
+            subjectType: "batch",
+            subjectId: claimId,
+            detail: sql`(SELECT jsonb_build_object('calls', count(*),
+                           'not_dialed', count(*) FILTER (WHERE failure_reason IS NOT NULL))
+                         FROM inserted)`,
+            from: sql`(SELECT 1 FROM inserted LIMIT 1) AS any_call`,
+          })}
         ),
         rows AS (
           SELECT id, call_sid, driver_id, failure_reason AS not_dialed FROM inserted

@@ -3,8 +3,10 @@
 // is not dialed again; a campaign created later starts its drivers on it SKIPPED. Opt-outs
 // (the driver said so on a call) are added by the statement that finishes that call
 // (src/calls/repository.ts), with reason `opt_out` and the call_sid.
+
 import { sql } from "drizzle-orm";
 import { z } from "zod";
+import { type AuditStamp, auditInsert } from "../audit/record";
 import type { Database } from "../db/client";
 import { ISO_US, isoUtc } from "../db/iso";
 import { withDbRetry } from "../db/retry";
@@ -30,6 +32,7 @@ const entryColumns = sql`phone_number, reason, call_sid, ${isoUtc(sql`created_at
 export async function addToDoNotCall(
   db: Database,
   entry: { phoneNumber: string; reason: string | null },
+  audit: AuditStamp,
 ): Promise<DoNotCallEntry> {
   const { rows } = await withDbRetry(() =>
     db.execute<EntryRow>(sql`
@@ -37,6 +40,15 @@ export async function addToDoNotCall(
         INSERT INTO do_not_call (phone_number, reason) VALUES (${entry.phoneNumber}, ${entry.reason})
         ON CONFLICT (phone_number) DO NOTHING
         RETURNING ${entryColumns}
+      ),
+      audited AS (
+        ${auditInsert(audit, {
+          action: "do_not_call.added",
+          subjectType: "phone_number",
+          subjectId: sql`added.phone_number`,
+          detail: sql`jsonb_build_object('reason', added.reason)`,
+          from: sql`added`,
+        })}
       )
       SELECT * FROM added
       UNION ALL
@@ -50,19 +62,36 @@ export async function addToDoNotCall(
 }
 
 /**
- * Removes a number; true when it was on the list. `reason` is why a person removed it (the
- * console asks for one). It is not stored yet: the audit trail (do_not_call.removed, with
- * the reason) is its home, and until it exists the reason goes no further than this call.
+ * Removes a number; true when it was on the list. `do_not_call.removed` keeps why (the
+ * reason given) and what the entry said (its own reason, the opt-out's call), written by
+ * the same statement: the calling rules ask a fleet who took a number off, and why.
  */
 export async function removeFromDoNotCall(
   db: Database,
-  phoneNumber: string,
-  _reason?: string,
+  removal: { phoneNumber: string; reason: string | null },
+  audit: AuditStamp,
 ): Promise<boolean> {
-  const result = await withDbRetry(() =>
-    db.execute(sql`DELETE FROM do_not_call WHERE phone_number = ${phoneNumber}`),
+  const { rows } = await withDbRetry(() =>
+    db.execute<{ removed: boolean }>(sql`
+      WITH removed AS (
+        DELETE FROM do_not_call WHERE phone_number = ${removal.phoneNumber}
+        RETURNING phone_number, reason, call_sid, created_at
+      ),
+      audited AS (
+        ${auditInsert(audit, {
+          action: "do_not_call.removed",
+          subjectType: "phone_number",
+          subjectId: sql`removed.phone_number`,
+          detail: sql`jsonb_build_object('reason', ${removal.reason}::text,
+                        'entry_reason', removed.reason, 'entry_call_sid', removed.call_sid,
+                        'entry_created_at', ${isoUtc(sql`removed.created_at`)})`,
+          from: sql`removed`,
+        })}
+      )
+      SELECT EXISTS (SELECT 1 FROM removed) AS removed
+    `),
   );
-  return (result.rowCount ?? 0) > 0;
+  return rows[0]?.removed === true;
 }
 
 /** The entry of one number, or null when it is not on the list. */

@@ -1,10 +1,12 @@
 // The do-not-call list's operator API: PUT (add, idempotent), DELETE (remove, 204 also
 // when absent), GET (newest first). Numbers are E.164 in the path, `+` URL-encoded (%2B).
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { auditStampOf } from "../audit/record";
 import { E164 } from "../calls/schemas";
 import { databaseOf } from "../db/context";
-import { requireBearerToken } from "../http/auth";
+import { requireOperatorOrApiToken } from "../http/auth";
 import { AppError } from "../http/errors";
 import { maskPhoneNumber } from "../http/log";
 import { errorResponses } from "../http/openapi";
@@ -32,7 +34,7 @@ const phoneParam = z.object({
 
 const addBodySchema = z.object({ reason: storableText(1, 500).optional() }).openapi("DoNotCallAdd");
 
-const auth = requireBearerToken("API_TOKEN");
+const auth = requireOperatorOrApiToken;
 
 export const addRoute = createRoute({
   method: "put",
@@ -60,9 +62,18 @@ export const removeRoute = createRoute({
   operationId: "removeFromDoNotCall",
   tags: ["do-not-call"],
   summary: "Take a number off the do-not-call list",
+  description:
+    "Recorded in the audit trail as `do_not_call.removed` with the reason given (and what the entry said: an opt-out's call_sid). Give the reason: the calling rules ask who took a number off, and why.",
   security: [{ bearerAuth: [] }],
   middleware: auth,
-  request: { params: phoneParam },
+  request: {
+    params: phoneParam,
+    query: z.object({
+      reason: storableText(1, 500)
+        .optional()
+        .openapi({ description: "Why the number comes off the list (kept in the audit trail)." }),
+    }),
+  },
   responses: {
     204: { description: "Not on the list (whether or not it was)" },
     ...errorResponses(400, 401, 503),
@@ -109,16 +120,22 @@ export const doNotCallRoutes = new OpenAPIHono<AppEnv>()
         details: describeIssues(parsed.error.issues),
       });
     }
-    const entry = await addToDoNotCall(databaseOf(c), {
-      phoneNumber,
-      reason: parsed.data.reason ?? null,
-    });
+    const entry = await addToDoNotCall(
+      databaseOf(c),
+      { phoneNumber, reason: parsed.data.reason ?? null },
+      auditStampOf(c),
+    );
     c.get("log").info("do_not_call_added", { to: maskPhoneNumber(phoneNumber) });
     return c.json(entry, 200);
   })
   .openapi(removeRoute, async (c) => {
     const { phone_number: phoneNumber } = c.req.valid("param");
-    const removed = await removeFromDoNotCall(databaseOf(c), phoneNumber);
+    const { reason } = c.req.valid("query");
+    const removed = await removeFromDoNotCall(
+      databaseOf(c),
+      { phoneNumber, reason: reason ?? null },
+      auditStampOf(c),
+    );
     c.get("log").info("do_not_call_removed", { to: maskPhoneNumber(phoneNumber), removed });
     return c.body(null, 204);
   })

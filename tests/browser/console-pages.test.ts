@@ -120,7 +120,7 @@ describe("every console page: accessible, and usable at 1280 px and 390 px", () 
     try {
       await session.page.goto(`${BASE_URL}/console/sign-in`);
       await checkPage(session.page, "sign-in", "sign-in");
-      await session.page.locator("::-p-aria(API token)").fill("wrong");
+      await session.page.locator("::-p-aria(Token)").fill("wrong");
       const response = await clickAndWait(
         session.page,
         '::-p-aria([name="Sign in"][role="button"])',

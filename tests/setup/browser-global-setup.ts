@@ -15,7 +15,8 @@ import { startElevenLabsSimulator } from "../../scripts/lib/elevenlabs-simulator
 import { freePort, startPostgres } from "../../scripts/lib/embedded-postgres.ts";
 import { applyMigrations } from "../../scripts/lib/migrations.ts";
 import { startNeonHttpEndpoint } from "../../scripts/lib/neon-http-endpoint.ts";
-import { TEST_SECRETS } from "./test-secrets.ts";
+import { ensureOperatorWithToken } from "../../scripts/lib/operators.ts";
+import { TEST_OPERATOR, TEST_SECRETS } from "./test-secrets.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -73,6 +74,7 @@ export default async function setup(project: TestProject) {
     await postgres.createDatabase("console_test");
     const databaseUrl = postgres.urlFor("console_test");
     await applyMigrations(databaseUrl);
+    await ensureOperatorWithToken(databaseUrl, TEST_OPERATOR);
     const endpoint = await startNeonHttpEndpoint({});
     stops.push(() => endpoint.stop());
 

@@ -7,3 +7,9 @@ export const TEST_SECRETS = {
   ELEVENLABS_AGENT_ID: "agent_test",
   ELEVENLABS_AGENT_PHONE_NUMBER_ID: "phnum_test",
 } as const;
+
+/** The console operator the browser tests' setup creates (not a Worker binding). */
+export const TEST_OPERATOR = {
+  name: "Test Operator",
+  token: "dco_test-operator-token-for-the-browser-tests",
+} as const;

@@ -79,6 +79,9 @@ export default async function setup(project: TestProject) {
  *   POST   /simulators {max_live_calls?, call_seconds?, chaos_seed?} -> {url}  a private
  *                                                 simulator in outbox mode (the test delivers
  *                                                 its webhooks); chaos_seed turns its chaos on
+ *   POST   /key-sets {keys}                -> {team_domain}  a Cloudflare Access stand-in: the
+ *                                                 test's public keys served at
+ *                                                 {team_domain}/cdn-cgi/access/certs
  */
 async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   const template = "driver_calls_template";
@@ -91,6 +94,8 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   // session is connected to the template.
   let queue: Promise<unknown> = Promise.resolve();
   const simulators: Awaited<ReturnType<typeof startElevenLabsSimulator>>[] = [];
+  const keySets: unknown[] = [];
+  let origin = "";
 
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -106,6 +111,15 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
           queue = done.catch(() => {});
           await done;
           return { url: postgres.urlFor(name) };
+        }
+        if (request.method === "POST" && request.url === "/key-sets") {
+          keySets.push({ keys: body.keys });
+          return { team_domain: `${origin}/key-sets/${keySets.length - 1}` };
+        }
+        const keySet = /^\/key-sets\/(\d+)\/cdn-cgi\/access\/certs$/.exec(request.url ?? "");
+        if (request.method === "GET" && keySet) {
+          const found = keySets[Number(keySet[1])];
+          if (found) return found;
         }
         if (request.method === "POST" && request.url === "/simulators") {
           const simulator = await startElevenLabsSimulator({
@@ -135,8 +149,9 @@ async function startLab(postgres: Awaited<ReturnType<typeof startPostgres>>) {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: origin,
     async stop() {
       server.close();
       for (const simulator of simulators) await simulator.stop();

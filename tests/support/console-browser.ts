@@ -7,11 +7,31 @@ import { join } from "node:path";
 import pg from "pg";
 import puppeteer, { type Browser, type BrowserContext, type Page } from "puppeteer-core";
 import { inject } from "vitest";
-import { TEST_SECRETS } from "../setup/test-secrets";
+import { addOperator } from "../../scripts/lib/operators.ts";
+import { TEST_OPERATOR, TEST_SECRETS } from "../setup/test-secrets";
 
 export const BASE_URL = inject("consoleBaseUrl");
 export const MAX_LIVE_CALLS = inject("consoleMaxLiveCalls");
+/** The machines' credential: the JSON API only (it does not open the console). */
 export const API_TOKEN = TEST_SECRETS.API_TOKEN;
+/** The operator the setup created; every console page is opened as them unless told otherwise. */
+export const OPERATOR_TOKEN = TEST_OPERATOR.token;
+
+/**
+ * A client address of its own (sent as CF-Connecting-IP, which wrangler dev keeps when a
+ * request has it): sign-ins are limited per address, 10 a minute, and test files signing
+ * in at the same time from 127.0.0.1 would share one budget.
+ */
+export function testAddress(): string {
+  const byte = () => 1 + Math.floor(Math.random() * 254);
+  return `10.${byte()}.${byte()}.${byte()}`;
+}
+
+/** A new operator with their own token (as `npm run operator -- add` makes one). */
+export async function addTestOperator(name: string) {
+  const { operator, token } = await addOperator(inject("consoleDatabaseUrl"), { name });
+  return { id: operator.id, name: operator.name, token };
+}
 
 /**
  * Browser globals inside page.evaluate, loosely typed: the project's TypeScript has no DOM
@@ -49,10 +69,13 @@ export interface ConsoleSession {
 }
 
 /** A fresh incognito context and page; signed in through the sign-in form unless told not to. */
-export async function openConsole(options: { signIn?: boolean } = {}): Promise<ConsoleSession> {
+export async function openConsole(
+  options: { signIn?: boolean; token?: string } = {},
+): Promise<ConsoleSession> {
   const context = await (await connectBrowser()).createBrowserContext();
   const page = await context.newPage();
   await page.setViewport(DESKTOP);
+  await page.setExtraHTTPHeaders({ "cf-connecting-ip": testAddress() });
   const dialogs: string[] = [];
   page.on("dialog", (dialog) => {
     dialogs.push(dialog.message());
@@ -60,7 +83,7 @@ export async function openConsole(options: { signIn?: boolean } = {}): Promise<C
   });
   if (options.signIn !== false) {
     await page.goto(`${BASE_URL}/console/sign-in`);
-    await page.locator("::-p-aria(API token)").fill(API_TOKEN);
+    await page.locator("::-p-aria(Token)").fill(options.token ?? OPERATOR_TOKEN);
     await Promise.all([
       page.waitForNavigation(),
       page.locator('::-p-aria([name="Sign in"][role="button"])').click(),

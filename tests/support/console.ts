@@ -1,29 +1,51 @@
-// The operator console from inside workerd: a signed-in session (through the sign-in form,
-// as a browser gets one), requests with it, and small readers of the HTML it answers.
-import { TEST_SECRETS } from "../setup/test-secrets";
+// The operator console from inside workerd: a signed-in session (an operator of the lab's
+// database, signed in through the sign-in form as a browser is), requests with it, and
+// small readers of the HTML it answers.
+import { SYSTEM_STAMP } from "../../src/audit/record";
+import { createDatabase } from "../../src/db/client";
+import { addOperator } from "../../src/operators/repository";
 import { type Lab, labRequest } from "./dispatch";
+import { testEnv } from "./worker";
 
 export const ORIGIN = "http://driver-calls.test";
 
 export interface ConsoleClient {
   cookie: string;
+  /** The signed-in operator. */
+  operator: { id: string; name: string };
   get(path: string): Promise<Response>;
   /** A form POST from the console's own origin; `body` as a browser would send it. */
   post(path: string, body: BodyInit, headers?: Record<string, string>): Promise<Response>;
 }
 
+/** A client address of the test's own: sign-ins are limited per address. */
+function testAddress(): string {
+  const byte = () => 1 + Math.floor(Math.random() * 254);
+  return `10.${byte()}.${byte()}.${byte()}`;
+}
+
 /**
- * Signs in through POST /console/sign-in and returns a client that carries the session
- * cookie. The one place the console tests know how a session is had.
+ * Adds an operator to the lab's database, signs in as them through POST /console/sign-in,
+ * and returns a client that carries the session cookie. The one place the console tests
+ * know how a session is had.
  */
-export async function signInToConsole(lab: Lab): Promise<ConsoleClient> {
+export async function signInToConsole(lab: Lab, name = "Test Operator"): Promise<ConsoleClient> {
+  const { operator, token } = await addOperator(
+    createDatabase(lab.databaseUrl, testEnv.NEON_HTTP_ENDPOINT),
+    { name },
+    SYSTEM_STAMP,
+  );
   const response = await labRequest(
     lab,
     new Request(`${ORIGIN}/console/sign-in`, {
       method: "POST",
       redirect: "manual",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
-      body: new URLSearchParams({ token: TEST_SECRETS.API_TOKEN }),
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: ORIGIN,
+        "cf-connecting-ip": testAddress(),
+      },
+      body: new URLSearchParams({ token }),
     }),
   );
   const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
@@ -32,6 +54,7 @@ export async function signInToConsole(lab: Lab): Promise<ConsoleClient> {
   }
   return {
     cookie,
+    operator: { id: operator.id, name: operator.name },
     get: (path) =>
       labRequest(lab, new Request(`${ORIGIN}${path}`, { redirect: "manual", headers: { cookie } })),
     post: (path, body, headers = {}) =>

@@ -34,3 +34,13 @@ export async function privateSimulator(options: {
   });
   return url;
 }
+
+/**
+ * A Cloudflare Access stand-in: the lab serves these public keys (JWK) at
+ * `{team_domain}/cdn-cgi/access/certs`; the test signs assertions with the private keys
+ * and gives the Worker ACCESS_TEAM_DOMAIN = team_domain (the issuer too).
+ */
+export async function accessKeySet(keys: unknown[]): Promise<string> {
+  const { team_domain } = await lab<{ team_domain: string }>("/key-sets", { keys });
+  return team_domain;
+}

@@ -280,6 +280,17 @@ describe("opt-outs", () => {
       }),
     ]);
 
+    // The audit trail says who put it there: the service, from the driver's own words.
+    const audit = await labRequest(lab, operatorRequest("GET", "/audit?action=driver.opted_out"));
+    expect(((await audit.json()) as { events: unknown[] }).events).toEqual([
+      expect.objectContaining({
+        actor_kind: "system",
+        subject_type: "phone_number",
+        subject_id: optsOut.phone_number,
+        detail: { call_sid: answered?.call_sids[0] },
+      }),
+    ]);
+
     // The busy driver opts out elsewhere (by phone to the fleet office) before its retry.
     await labRequest(
       lab,

@@ -1,6 +1,6 @@
 // The console's do-not-call page through the Worker: removing a number asks first and needs
-// a reason; a driver's own opt-out says so on that page; the list is searched by part of a
-// number.
+// a reason, which the audit trail keeps; a driver's own opt-out says so on that page; the
+// list is searched by part of a number.
 import { describe, expect, it } from "vitest";
 import { signInToConsole, textOf, titleOf } from "../support/console";
 import { type Lab, newLab } from "../support/dispatch";
@@ -55,6 +55,26 @@ describe("removing a number from the do-not-call list", () => {
     expect(removed.status).toBe(303);
     expect(removed.headers.get("location")).toBe("/console/do-not-call?removed=%2B15551230042");
     expect(await listed(lab, "+15551230042")).toBe(false);
+    // The reason is kept, with who removed the number, in the audit trail.
+    const audited = (await lab.sql.query(
+      "SELECT actor_kind, actor_name, subject_id, detail FROM audit_events WHERE action = 'do_not_call.removed'",
+    )) as {
+      actor_kind: string;
+      actor_name: string;
+      subject_id: string;
+      detail: Record<string, unknown>;
+    }[];
+    expect(audited).toEqual([
+      {
+        actor_kind: "operator",
+        actor_name: client.operator.name,
+        subject_id: "+15551230042",
+        detail: expect.objectContaining({
+          reason: "Driver called the office to ask",
+          entry_reason: "asked by email",
+        }),
+      },
+    ]);
     // Asked again once it is gone: back to the list.
     const gone = await client.get("/console/do-not-call/remove?phone_number=%2B15551230042");
     expect(gone.status).toBe(303);

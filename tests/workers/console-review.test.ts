@@ -134,6 +134,11 @@ describe("the review page", () => {
       location,
     ]);
     expect(await campaignCount(lab)).toBe(1);
+    // Created once, under the operator who pressed Start campaign.
+    const audited = (await lab.sql.query(
+      "SELECT actor_name FROM audit_events WHERE action = 'campaign.created'",
+    )) as { actor_name: string }[];
+    expect(audited).toEqual([{ actor_name: client.operator.name }]);
 
     const id = location?.split("/").at(-1) as string;
     const targets = (await lab.sql.query(

@@ -37,6 +37,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 }
 .top a { color: #fff; }
 .brand { font-weight: 700; text-decoration: none; margin-right: auto; }
+.signed-in-as { font-size: 0.9rem; }
 .top nav ul { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; margin: 0; padding: 0; }
 .top nav a { text-decoration: none; border-bottom: 1px solid transparent; }
 .top nav a:hover { border-bottom-color: #fff; }
@@ -138,6 +139,9 @@ input[type="search"] {
 
 .filters { display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; list-style: none; padding: 0; margin: 0.5rem 0; }
 .filters a[aria-current="true"] { font-weight: 700; color: #1f2328; text-decoration: none; }
+.filter-form { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0 1rem; max-width: 56rem; }
+.filter-form .field { margin-bottom: 0; }
+.filter-form button { margin-bottom: 0; }
 .pager { display: flex; flex-wrap: wrap; gap: 1rem; margin: 0.75rem 0; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; margin: 0; }
 .meta dt { font-weight: 600; color: #57606a; }

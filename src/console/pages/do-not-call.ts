@@ -2,11 +2,13 @@
 // a number; remove one. Removing asks first: each entry's Remove button (its accessible
 // name holds the number: "Remove +15551230042") leads to a page that says what the entry
 // is (a driver's own request on a call says so, with the call) and asks why the number
-// may be called again; the reason is required. The page's routes live here, beside it.
+// may be called again; the reason is required, and kept in the audit trail with the
+// removal (do_not_call.removed). The page's routes live here, beside it.
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { z } from "zod";
 import type { AppEnv } from "../../app-env";
+import { auditStampOf } from "../../audit/record";
 import { E164 } from "../../calls/schemas";
 import { databaseOf } from "../../db/context";
 import {
@@ -265,10 +267,11 @@ doNotCallRoutes.post("/do-not-call", formLimit(FORM_LIMIT_BYTES), async (c) => {
     }
     return renderList(c, 422, { values, errors });
   }
-  await addToDoNotCall(databaseOf(c), {
-    phoneNumber: parsed.data.phone_number,
-    reason: parsed.data.reason ?? null,
-  });
+  await addToDoNotCall(
+    databaseOf(c),
+    { phoneNumber: parsed.data.phone_number, reason: parsed.data.reason ?? null },
+    auditStampOf(c),
+  );
   c.get("log").info("do_not_call_added", {
     to: maskPhoneNumber(parsed.data.phone_number),
     from: "console",
@@ -316,7 +319,12 @@ doNotCallRoutes.post("/do-not-call/remove", formLimit(FORM_LIMIT_BYTES), async (
             : "must be plain text",
     });
   }
-  const removed = await removeFromDoNotCall(databaseOf(c), phoneNumber, checked.data);
+  // The reason goes into the audit trail's do_not_call.removed, in the removal's statement.
+  const removed = await removeFromDoNotCall(
+    databaseOf(c),
+    { phoneNumber, reason: checked.data },
+    auditStampOf(c),
+  );
   c.get("log").info("do_not_call_removed", {
     to: maskPhoneNumber(phoneNumber),
     removed,

@@ -8,7 +8,7 @@
 // ever interpolated, never passed to raw(). Templates rather than hono/jsx because the
 // JSX runtime and the compiled JSX cost about 6 KiB gzipped of a Worker bundle that has a
 // 250 KiB budget (`npm run size`), for the same escaping.
-import { html } from "hono/html";
+import { html, raw } from "hono/html";
 
 /** What a page renders to: escaped HTML (a template's output). */
 export type Html = ReturnType<typeof html>;
@@ -18,7 +18,7 @@ export const ASSET_PATHS = {
   script: "/console/assets/console.js",
 } as const;
 
-export type Section = "campaigns" | "do-not-call";
+export type Section = "campaigns" | "do-not-call" | "activity";
 
 export interface LayoutProps {
   title: string;
@@ -36,6 +36,13 @@ export function attributes(entries: Record<string, string | undefined>): Html[] 
     .map(([name, value]) => html` ${name}="${value}"`);
 }
 
+/**
+ * Where the signed-in operator's name goes. Pages are pure functions of their data and do
+ * not know who is looking; the console's render() fills this in from the request (and
+ * removes it where nobody is signed in).
+ */
+export const SIGNED_IN_AS_SLOT = raw("<!--signed-in-as-->");
+
 export function layout(props: LayoutProps): Html {
   const current = (section: Section) =>
     props.section === section ? html` aria-current="page"` : "";
@@ -46,8 +53,10 @@ export function layout(props: LayoutProps): Html {
             <ul>
               <li><a href="/console"${current("campaigns")}>Campaigns</a></li>
               <li><a href="/console/do-not-call"${current("do-not-call")}>Do-not-call list</a></li>
+              <li><a href="/console/activity"${current("activity")}>Activity</a></li>
             </ul>
           </nav>
+          ${SIGNED_IN_AS_SLOT}
           <form method="post" action="/console/sign-out"><button type="submit">Sign out</button></form>`;
   return html`<!DOCTYPE html>
 <html lang="en">
