@@ -268,6 +268,22 @@ describe("the review page", () => {
   });
 });
 
+describe("the New campaign form", () => {
+  it("offers the IANA zone names to pick from (Intl in workerd), without the fixed-offset ones, and US for numbers without +", async () => {
+    const lab = await newLab();
+    const client = await signInToConsole(lab);
+    const html = await (await client.get("/console/campaigns/new")).text();
+    const zones = /<datalist id="zones">([\s\S]*?)<\/datalist>/.exec(html)?.[1] ?? "";
+    const names = [...zones.matchAll(/<option value="([^"]+)">/g)].map((match) => match[1]);
+    expect(names.length).toBeGreaterThan(300);
+    expect(names).toEqual(expect.arrayContaining(["America/Chicago", "America/Denver", "UTC"]));
+    expect(names.filter((name) => /^(EST|MST|HST|GMT|Etc\/)/.test(name ?? ""))).toEqual([]);
+    expect(html).toMatch(/<input id="time_zone" name="time_zone"[^>]* list="zones"/);
+    expect(inputValue(html, "phone_country")).toBe("US");
+    expect(html).toContain('<option value="CA">Canada</option>');
+  });
+});
+
 describe("the form's problems, as a person would write them", () => {
   it("a time zone missing for every driver is one problem on the Time zone field, and the file is kept", async () => {
     const { lab, client } = await setUp();
