@@ -1,7 +1,9 @@
 // `npm run bench:console`: the operator console with a 10,000-driver campaign, through the
 // real Worker (bundled as a deploy bundles it, served by wrangler dev) and its own Postgres:
 //   1. the New campaign form sent with a 10,000-driver CSV (multipart, parsed, validated
-//      by the API's schema, stored): time to the 303;
+//      by the API's schema, the do-not-call list looked up): time to the review page; then
+//      its Start campaign (the file carried back, read and validated again, stored): time
+//      to the 303;
 //   2. that campaign's page (100 targets a page): time to first byte and HTML size, on the
 //      first page and 50 pages in, against a 100-driver campaign's page (a page must not
 //      grow with the campaign).
@@ -62,7 +64,11 @@ async function measure(worker: WranglerDev) {
   const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
   if (signIn.status !== 303 || !cookie) throw new Error(`sign-in: ${signIn.status}`);
 
-  async function submit(name: string, file: string): Promise<{ ms: number; location: string }> {
+  /** The form (to the review page), then the review page's Start campaign (to the 303). */
+  async function submit(
+    name: string,
+    file: string,
+  ): Promise<{ reviewMs: number; startMs: number; location: string }> {
     const form = await (
       await fetch(`${origin}/console/campaigns/new`, { headers: { cookie } })
     ).text();
@@ -77,19 +83,37 @@ async function measure(worker: WranglerDev) {
     body.set("start_at", "2031-01-06 09:00");
     body.set("attempts", "3");
     body.set("backoff_minutes", "60");
+    body.set("phone_country", "US");
     body.set("drivers", new Blob([file], { type: "text/csv" }), "drivers.csv");
-    const started = performance.now();
-    const response = await fetch(`${origin}/console/campaigns`, {
+    let started = performance.now();
+    const review = await fetch(`${origin}/console/campaigns`, {
       method: "POST",
-      redirect: "manual",
       headers: { cookie, origin },
       body,
     });
+    const html = await review.text();
+    const reviewMs = performance.now() - started;
+    if (review.status !== 200) throw new Error(`review: ${review.status}`);
+
+    const start = new FormData();
+    for (const [, field, value] of html.matchAll(
+      /<input type="hidden" name="([^"]+)" value="([^"]*)">/g,
+    )) {
+      start.append(field as string, (value as string).replaceAll("&amp;", "&"));
+    }
+    start.set("action", "start");
+    started = performance.now();
+    const response = await fetch(`${origin}/console/campaigns/start`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, origin },
+      body: start,
+    });
     await response.arrayBuffer();
-    const ms = performance.now() - started;
+    const startMs = performance.now() - started;
     const location = response.headers.get("location");
-    if (response.status !== 303 || !location) throw new Error(`submit: ${response.status}`);
-    return { ms, location };
+    if (response.status !== 303 || !location) throw new Error(`start: ${response.status}`);
+    return { reviewMs, startMs, location };
   }
 
   async function page(
@@ -105,11 +129,13 @@ async function measure(worker: WranglerDev) {
 
   const bigFile = csv(BIG);
   log(`CSV of ${BIG} drivers: ${(Buffer.byteLength(bigFile) / 1024).toFixed(0)} KiB`);
-  const submits: number[] = [];
+  const reviews: number[] = [];
+  const starts: number[] = [];
   let bigLocation = "";
   for (let run = 0; run < SUBMIT_RUNS; run++) {
-    const { ms, location } = await submit(`Bench ${BIG} #${run + 1}`, bigFile);
-    submits.push(ms);
+    const { reviewMs, startMs, location } = await submit(`Bench ${BIG} #${run + 1}`, bigFile);
+    reviews.push(reviewMs);
+    starts.push(startMs);
     bigLocation = location;
   }
   const { location: smallLocation } = await submit(`Bench ${SMALL}`, csv(SMALL));
@@ -139,8 +165,12 @@ async function measure(worker: WranglerDev) {
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
   const rows = [
     [
-      `New campaign form, ${BIG.toLocaleString("en-US")}-driver CSV (${kib(Buffer.byteLength(bigFile))}): submit to 303, p50 of ${SUBMIT_RUNS}`,
-      `${median(submits).toFixed(0)} ms`,
+      `New campaign form, ${BIG.toLocaleString("en-US")}-driver CSV (${kib(Buffer.byteLength(bigFile))}): submit to the review page, p50 of ${SUBMIT_RUNS}`,
+      `${median(reviews).toFixed(0)} ms`,
+    ],
+    [
+      `Review page's Start campaign (the file carried back, read again, stored): to the 303, p50 of ${SUBMIT_RUNS}`,
+      `${median(starts).toFixed(0)} ms`,
     ],
     [
       `Campaign page, ${BIG.toLocaleString("en-US")} drivers, first 100: TTFB / total p50 of ${PAGE_RUNS}`,

@@ -97,6 +97,28 @@ export function fixedOffsetZonePlace(name: string): string | null {
   return null;
 }
 
+let selectable: readonly string[] | undefined;
+
+/**
+ * The zone names an operator may pick from: every IANA name Intl knows (its canonical
+ * ones, Workers ship full ICU data) that the calling rules accept, fixed-offset names
+ * left out, UTC included.
+ */
+export function selectableTimeZones(): readonly string[] {
+  if (selectable === undefined) {
+    let names: string[];
+    try {
+      names = Intl.supportedValuesOf("timeZone");
+    } catch {
+      names = [];
+    }
+    selectable = [...new Set([...names, "UTC"])]
+      .filter((name) => fixedOffsetZonePlace(name) === null)
+      .sort();
+  }
+  return selectable;
+}
+
 function zoneFor(timeZone: string): Zone {
   const cached = zones.get(timeZone);
   if (cached !== undefined) return cached;
@@ -266,6 +288,33 @@ export function formatLocal(at: Date, timeZone: string): string {
   const hh = String(parts.hour).padStart(2, "0");
   const mm = String(parts.minute).padStart(2, "0");
   return `${hh}:${mm} ${WEEKDAY_LABEL[parts.weekday]}, ${timeZone}`;
+}
+
+const MONTH_LABEL = [
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+] as const;
+
+/**
+ * For operators, with the date: "08:00 Tue 8 Dec, America/Denver"; the year is added
+ * ("09:00 Mon 6 Jan 2031, UTC") when it is not the year of `now` in that zone.
+ */
+export function formatLocalDate(at: Date, timeZone: string, now: Date = new Date()): string {
+  const parts = localParts(at, timeZone);
+  const hh = String(parts.hour).padStart(2, "0");
+  const mm = String(parts.minute).padStart(2, "0");
+  const year = parts.year === localParts(now, timeZone).year ? "" : ` ${parts.year}`;
+  return `${hh}:${mm} ${WEEKDAY_LABEL[parts.weekday]} ${parts.day} ${MONTH_LABEL[parts.month - 1]}${year}, ${timeZone}`;
 }
 
 export function validInstant(at: Date, name: string): number {

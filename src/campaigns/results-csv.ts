@@ -5,8 +5,14 @@
 // RFC 4180 quoting is papaparse's (Papa.unparse, pure JS, runs in a Worker). Its own
 // formula escaping is not used: it applies to every text cell, and would turn E.164 phone
 // numbers ("+1555...") into "'+1555..."; and its pattern stops at a line break, so
-// "=1+1\n..." would pass. Free-text cells are escaped here instead, by OWASP's rule: a
-// cell that starts with =, +, -, @, a tab or a carriage return gets a leading '.
+// "=1+1\n..." would pass. Cells are guarded here instead, every column but the phone
+// number (E.164, always "+digits", which a spreadsheet reads as a number, not a formula):
+// OWASP's rule (a cell that starts with =, +, -, @, a tab or a carriage return gets a
+// leading '), widened to the first non-blank character, because spreadsheets skip the
+// spaces and line breaks before a formula (" =1+1" runs too).
+//
+// The file starts with a UTF-8 byte-order mark: without it Excel on Windows reads the file
+// in the machine's code page and "José" becomes "JosÃ©".
 import { sql } from "drizzle-orm";
 import Papa from "papaparse";
 import type { Database } from "../db/client";
@@ -29,9 +35,10 @@ const FIXED_COLUMNS = [
   "last_failure_reason",
 ] as const;
 
-const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START = /^(?:\s*[=+\-@]|[\t\r])/;
+const BYTE_ORDER_MARK = "\uFEFF";
 
-/** OWASP's CSV-injection rule for a free-text cell. */
+/** OWASP's CSV-injection rule, on the cell's first non-blank character. */
 export function escapeFormula(text: string): string {
   return FORMULA_START.test(text) ? `'${text}` : text;
 }
@@ -101,7 +108,7 @@ export async function campaignResultsCsv(
     async pull(controller) {
       if (!headerSent) {
         headerSent = true;
-        controller.enqueue(encoder.encode(`${unparse([header])}\r\n`));
+        controller.enqueue(encoder.encode(`${BYTE_ORDER_MARK}${unparse([header])}\r\n`));
         return;
       }
       if (done) {
@@ -134,13 +141,13 @@ export async function campaignResultsCsv(
             ? (JSON.parse(row.data_collection) as Record<string, unknown>)
             : (row.data_collection ?? {});
         return [
-          String(row.driver_id),
+          escapeFormula(String(row.driver_id)),
           escapeFormula(row.driver_name),
           row.phone_number,
-          row.status,
-          String(row.attempts),
-          row.last_call_sid ?? "",
-          row.call_successful ?? "",
+          escapeFormula(row.status),
+          escapeFormula(String(row.attempts)),
+          escapeFormula(row.last_call_sid ?? ""),
+          escapeFormula(row.call_successful ?? ""),
           escapeFormula(row.summary ?? ""),
           escapeFormula(row.termination_reason ?? ""),
           escapeFormula(row.last_failure_reason ?? ""),

@@ -175,7 +175,7 @@ export const resultsCsvRoute = createRoute({
   tags: ["campaigns"],
   summary: "The campaign's results as CSV, one row per driver",
   description:
-    "RFC 4180, UTF-8, header row; one row per driver in request order: driver_id, driver_name, phone_number, status, attempts, last_call_sid, call_successful, summary, termination_reason, last_failure_reason, then dc_<id> per data-collection id found in the campaign. Free-text cells starting with =, +, -, @, a tab or a carriage return get a leading ' (so a spreadsheet does not run them). Streamed.",
+    "RFC 4180, UTF-8 starting with a byte-order mark (so Excel on Windows reads names right), header row; one row per driver in request order: driver_id, driver_name, phone_number, status, attempts, last_call_sid, call_successful, summary, termination_reason, last_failure_reason, then dc_<id> per data-collection id found in the campaign. A cell whose first non-blank character is =, +, -, @ (or that starts with a tab or a carriage return) gets a leading ' so a spreadsheet does not run it, in every column but phone_number (E.164). Streamed.",
   security: [{ bearerAuth: [] }],
   middleware: auth,
   request: { params: campaignIdParam },

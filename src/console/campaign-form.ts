@@ -1,10 +1,14 @@
 // The console's "New campaign" form -> a POST /campaigns request, validated by the API's
 // own schema (createCampaignRequestSchema), its issues handed back to the form: a field's
-// to that field, a driver's to its CSV line and column. Pure, like drivers-csv.ts.
+// to that field, a driver's to its CSV line and column, in the console's wording
+// (issue-wording.ts). Pure, like drivers-csv.ts.
 import { utcOffsetAt, WEEKDAYS } from "../calling-rules/time-zone";
 import { type CreateCampaignRequest, createCampaignRequestSchema } from "../campaigns/schemas";
 import { IDEMPOTENCY_KEY } from "../http/idempotency";
-import type { CsvProblem, DriversCsv } from "./drivers-csv";
+import { ProblemList } from "./csv-problems";
+import { DRIVER_CSV_COLUMNS, type DriversCsv, parseDriversCsv } from "./drivers-csv";
+import { consoleIssueWording } from "./issue-wording";
+import { DEFAULT_PHONE_COUNTRY, phoneCountryOf } from "./phone-number";
 
 export interface CampaignFormValues {
   name: string;
@@ -15,6 +19,8 @@ export interface CampaignFormValues {
   start_at: string;
   attempts: string;
   backoff_minutes: string;
+  /** ISO code of the country whose numbers the file writes without + (default US). */
+  phone_country: string;
   idempotency_key: string;
 }
 
@@ -31,6 +37,7 @@ export const FIELD_LABELS: Readonly<Record<FormField, string>> = {
   start_at: "Start at",
   attempts: "Attempts",
   backoff_minutes: "Minutes between attempts",
+  phone_country: "Country for numbers without +",
 };
 
 /** A fresh form: the API's defaults (08:00-21:00 every day, 3 attempts, 60 minutes). */
@@ -44,6 +51,7 @@ export function defaultFormValues(): CampaignFormValues {
     start_at: "",
     attempts: "3",
     backoff_minutes: "60",
+    phone_country: DEFAULT_PHONE_COUNTRY,
     idempotency_key: crypto.randomUUID(),
   };
 }
@@ -67,6 +75,7 @@ export function formValuesFrom(body: FormBody): CampaignFormValues {
     start_at: text(body.start_at),
     attempts: text(body.attempts),
     backoff_minutes: text(body.backoff_minutes),
+    phone_country: text(body.phone_country).toUpperCase(),
     idempotency_key: text(body.idempotency_key),
   };
 }
@@ -78,7 +87,15 @@ export function idempotencyKeyOf(values: CampaignFormValues): string | undefined
 
 export type CampaignFormResult =
   | { ok: true; request: CreateCampaignRequest }
-  | { ok: false; fieldErrors: Partial<Record<FormField, string>>; csvProblems: CsvProblem[] };
+  | { ok: false; fieldErrors: Partial<Record<FormField, string>>; csvProblems: ProblemList };
+
+/** The drivers file read with the form's `Country for numbers without +`. */
+export function parseDriversFile(
+  values: CampaignFormValues,
+  file: Uint8Array | ArrayBuffer | string,
+): DriversCsv {
+  return parseDriversCsv(file, { phoneCountry: phoneCountryOf(values.phone_country) });
+}
 
 const LOCAL_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})$/;
 
@@ -130,10 +147,14 @@ function fieldOf(path: readonly PropertyKey[]): FormField {
   return "drivers";
 }
 
+/** The schema's issue for a driver with no zone when the campaign has none either. */
+const NO_ZONE_AT_ALL = "no default time_zone";
+
 /**
  * Builds the campaign request from the form and the parsed file, and validates it with
  * the API's schema. `fileError` is a problem with the file as a whole (none chosen, too
- * large); then `csv` is null.
+ * large); then `csv` is null. The schema's findings in the drivers are added to
+ * `csv.problems`, which the result hands back.
  */
 export function campaignRequestFrom(
   values: CampaignFormValues,
@@ -141,9 +162,12 @@ export function campaignRequestFrom(
   fileError?: string,
 ): CampaignFormResult {
   const fieldErrors: Partial<Record<FormField, string>> = {};
-  const csvProblems: CsvProblem[] = [...(csv?.problems ?? [])];
+  const csvProblems = csv?.problems ?? new ProblemList(DRIVER_CSV_COLUMNS);
   if (fileError) fieldErrors.drivers = fileError;
   if (values.name === "") fieldErrors.name = "give the campaign a name";
+  if (phoneCountryOf(values.phone_country) === null) {
+    fieldErrors.phone_country = "must be a two-letter country code such as US, CA or MX";
+  }
 
   const attempts = wholeNumber(values.attempts);
   if (attempts === null) fieldErrors.attempts = "must be a whole number from 1 to 5";
@@ -165,49 +189,58 @@ export function campaignRequestFrom(
     }
   }
 
+  // A file with no zone at all and an empty Time zone is one problem, on the form's
+  // field, not the same line problem for every driver.
+  const drivers = csv?.drivers ?? [];
+  const noZoneAnywhere =
+    values.time_zone === "" &&
+    drivers.length > 0 &&
+    drivers.every((driver) => driver.time_zone === undefined);
+  if (noZoneAnywhere) {
+    fieldErrors.time_zone =
+      "no driver in the file has a time_zone: choose the time zone the drivers are in";
+  }
+
   const request = {
     name: values.name === "" ? undefined : values.name,
     time_zone: values.time_zone === "" ? undefined : values.time_zone,
     calling_window: { start: values.calls_from, end: values.calls_until, days: values.days },
     start_at: startAt,
     retry: { max_attempts: attempts ?? 3, backoff_minutes: backoff ?? 60 },
-    drivers: csv?.drivers ?? [],
+    drivers,
   };
-  const parsed = createCampaignRequestSchema.safeParse(request);
-  if (parsed.success && Object.keys(fieldErrors).length === 0 && csvProblems.length === 0) {
+  const parsed = createCampaignRequestSchema.safeParse(request, { error: consoleIssueWording });
+  if (parsed.success && Object.keys(fieldErrors).length === 0 && csvProblems.isEmpty) {
     return { ok: true, request: parsed.data };
   }
 
-  const reported = new Set(csvProblems.map((problem) => `${problem.line}:${problem.column}`));
   for (const issue of parsed.success ? [] : parsed.error.issues) {
+    const noZone = issue.message.includes(NO_ZONE_AT_ALL);
+    if (noZone && noZoneAnywhere) continue;
     const at = csv?.locate(issue.path) ?? null;
     if (at) {
-      // A cell already reported by the file's own checks (empty, not a number) once only.
-      const key = `${at.line}:${at.column}`;
-      if (reported.has(key)) continue;
-      reported.add(key);
-      csvProblems.push({ ...at, message: consoleWording(issue.message) });
+      // A cell the file's own checks named already (empty, not a number, not a phone
+      // number) is listed once, in their words.
+      if (at.reported) continue;
+      csvProblems.add({
+        line: at.line,
+        column: at.column,
+        message: noZone
+          ? "is empty and the form's Time zone is empty: fill in one of them"
+          : issue.message,
+        value: noZone ? undefined : at.value,
+      });
       continue;
     }
     const field = fieldOf(issue.path);
     if (field === "drivers") {
       // A file with problems of its own, or none chosen, says so already.
-      if (fieldErrors.drivers || csvProblems.length > 0) continue;
+      if (fieldErrors.drivers || !csvProblems.isEmpty) continue;
       fieldErrors.drivers =
-        (csv?.drivers.length ?? 0) === 0
-          ? "the file has no driver rows under its header"
-          : consoleWording(issue.message);
+        drivers.length === 0 ? "the file has no driver rows under its header" : issue.message;
       continue;
     }
-    fieldErrors[field] ??= consoleWording(issue.message);
+    fieldErrors[field] ??= issue.message;
   }
   return { ok: false, fieldErrors, csvProblems };
-}
-
-/** The API's wording where it names a JSON field the form calls otherwise. */
-function consoleWording(message: string): string {
-  if (message.includes("no default time_zone")) {
-    return "is empty and the form's Time zone is empty: fill in one of them";
-  }
-  return message;
 }

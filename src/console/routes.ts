@@ -12,16 +12,12 @@
 // page but sign-in and the assets needs a session (session.ts).
 
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
-import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { AUDIT_ACTIONS, auditStampOf } from "../audit/record";
 import { listAuditEvents } from "../audit/repository";
 import { getCallWithTranscript } from "../calls/read";
-import { E164 } from "../calls/schemas";
 import { getCampaignBreakdown } from "../campaigns/breakdown";
 import {
   cancelCampaign,
@@ -31,76 +27,42 @@ import {
   listTargets,
 } from "../campaigns/repository";
 import { campaignResultsCsv } from "../campaigns/results-csv";
-import { resultsCsvResponse, startCampaign } from "../campaigns/routes";
-import type { Database } from "../db/client";
+import { resultsCsvResponse } from "../campaigns/routes";
 import { databaseOf } from "../db/context";
 import { TARGET_STATUSES, type TargetStatus } from "../db/schema";
 import { countLiveCalls } from "../dispatch/live-calls";
-import { addToDoNotCall, listDoNotCall, removeFromDoNotCall } from "../do-not-call/repository";
 import { AppError } from "../http/errors";
-import { runIdempotently, type StoredAnswer } from "../http/idempotency";
-import { describeError, maskPhoneNumber } from "../http/log";
+import { describeError } from "../http/log";
 import { storableText } from "../http/schemas";
 import { listOperators, operatorActor } from "../operators/repository";
 import { CONSOLE_SCRIPT } from "./assets/script";
 import { CONSOLE_STYLESHEET } from "./assets/stylesheet";
-import {
-  type CampaignFormValues,
-  campaignRequestFrom,
-  defaultFormValues,
-  formValuesFrom,
-  idempotencyKeyOf,
-} from "./campaign-form";
-import {
-  DRIVERS_CSV_TEMPLATE,
-  type DriversCsv,
-  firstProblems,
-  MAX_CSV_BYTES,
-  parseDriversCsv,
-} from "./drivers-csv";
+import { DRIVERS_CSV_TEMPLATE } from "./drivers-csv";
 import { ACTIVITY_PAGE_SIZE, activityPage } from "./pages/activity";
 import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
-import { DO_NOT_CALL_PAGE_SIZE, type DoNotCallPageProps, doNotCallPage } from "./pages/do-not-call";
-import { ASSET_PATHS, type Html, type Section, SIGNED_IN_AS_SLOT } from "./pages/layout";
-import { messagePage } from "./pages/message";
-import { type NewCampaignProps, newCampaignPage } from "./pages/new-campaign";
+import { doNotCallRoutes } from "./pages/do-not-call";
+import { ASSET_PATHS } from "./pages/layout";
+import { newCampaignRoutes } from "./pages/review-campaign";
 import { signInPage } from "./pages/sign-in";
+import {
+  FORM_LIMIT_BYTES,
+  field,
+  formBody,
+  formLimit as limit,
+  queryCursor,
+  render,
+  renderMessage,
+  UnreadableFormError,
+  unreadableFormPage,
+} from "./respond";
 import { accessConfigured, currentOperator, signIn, signOut } from "./session";
 
 /** How often a running campaign's page brings itself up to date. */
 const REFRESH_SECONDS = 3;
-/** The idempotency scope of the campaign form (POST /campaigns has its own). */
-const CAMPAIGN_FORM_SCOPE = "console campaign form";
-/** How long a resent form waits for the first one to finish before saying so. */
-const IN_USE_WAIT_MS = 25_000;
-
-const KiB = 1024;
-const FORM_LIMIT_BYTES = 64 * KiB;
-/** The CSV (5 MiB) and the other fields with the multipart framing around them. */
-const CAMPAIGN_FORM_LIMIT_BYTES = MAX_CSV_BYTES + 64 * KiB;
-
-async function render(c: Context<AppEnv>, page: Html, status = 200): Promise<Response> {
-  const actor = c.get("actor");
-  const signedInAs =
-    actor?.kind === "operator"
-      ? await html`<span class="signed-in-as">Signed in as <strong>${actor.name}</strong></span>`
-      : "";
-  return c.html(
-    String(await page).replace(String(SIGNED_IN_AS_SLOT), String(signedInAs)),
-    status as 200,
-  );
-}
-
-function renderMessage(
-  c: Context<AppEnv>,
-  status: number,
-  content: { title: string; message: string; link?: { href: string; text: string } },
-  section: Section | "none" | null = "none",
-) {
-  return render(c, messagePage({ ...content, section }), status);
-}
+/** What a call_sid in a console path may be: text Postgres can store (else a 404 page). */
+const callSidParam = storableText(1, 255);
 
 /**
  * The CSP: this origin only; no inline script or style (the one script and the stylesheet
@@ -156,21 +118,6 @@ const formsFromThisOrigin: MiddlewareHandler<AppEnv> = async (c, next) => {
   return sameOriginForms(c, next);
 };
 
-function limit(maxBytes: number): MiddlewareHandler<AppEnv> {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: (c) =>
-      renderMessage(c as Context<AppEnv>, 413, {
-        title: "Too large",
-        message:
-          maxBytes > FORM_LIMIT_BYTES
-            ? "The form is larger than 5 MiB with its file: split the drivers into several campaigns."
-            : "The form is larger than this page takes.",
-        link: { href: "/console", text: "Back to the campaigns" },
-      }),
-  });
-}
-
 const PUBLIC_PATHS = new Set(["/console/sign-in", "/console/sign-out"]);
 
 /**
@@ -208,21 +155,6 @@ export function safeNextPath(target: URL | string | undefined): string {
   if (text.length > 1000 || !/^\/console(\/|\?|$)/.test(text)) return "/console";
   if (/[\\\s]|\/\/|%2f|%5c|^\/console\/sign-(in|out)/i.test(text)) return "/console";
   return text;
-}
-
-function queryCursor(c: Context<AppEnv>): string | undefined {
-  const cursor = c.req.query("cursor");
-  return cursor === undefined || cursor === "" ? undefined : cursor;
-}
-
-async function formBody(c: Context<AppEnv>) {
-  return c.req.parseBody({ all: true });
-}
-
-function field(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  const first = Array.isArray(value) ? value[0] : value;
-  return typeof first === "string" ? first : "";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -308,136 +240,7 @@ consoleRoutes.get("/drivers-template.csv", (c) =>
   }),
 );
 
-consoleRoutes.get("/campaigns/new", (c) =>
-  render(c, newCampaignPage({ values: defaultFormValues() })),
-);
-
-consoleRoutes.post("/campaigns", limit(CAMPAIGN_FORM_LIMIT_BYTES), async (c) => {
-  const body = await formBody(c);
-  const values = formValuesFrom(body);
-  const upload = [body.drivers].flat().find((part): part is File => part instanceof File);
-  let csv: DriversCsv | null = null;
-  let fileError: string | undefined;
-  if (!upload || (upload.size === 0 && upload.name === "")) fileError = "choose a CSV file";
-  else if (upload.size === 0) fileError = "the file is empty";
-  else if (upload.size > MAX_CSV_BYTES) fileError = "the file is larger than 5 MiB";
-  else csv = parseDriversCsv(new Uint8Array(await upload.arrayBuffer()));
-
-  const result = campaignRequestFrom(values, csv, fileError);
-  if (!result.ok) {
-    c.get("log").info("console_campaign_form_refused", {
-      fields: Object.keys(result.fieldErrors),
-      csv_problems: result.csvProblems.length,
-    });
-    return renderForm(c, 422, {
-      values,
-      fieldErrors: result.fieldErrors,
-      csvProblems: firstProblems(result.csvProblems),
-    });
-  }
-
-  const db = databaseOf(c);
-  const work = async (): Promise<StoredAnswer> => {
-    const campaign = await startCampaign(c, db, result.request);
-    return {
-      status: 303,
-      body: JSON.stringify({ campaign_id: campaign.id }),
-      headers: { location: `/console/campaigns/${campaign.id}` },
-    };
-  };
-  const key = idempotencyKeyOf(values);
-  if (key === undefined) {
-    // A form that did not come from the page (no key): nothing to deduplicate against.
-    const answer = await work();
-    return c.redirect(answer.headers.location ?? "/console", 303);
-  }
-  return submitOnce(c, db, key, JSON.stringify(result.request), values, work);
-});
-
-/**
- * Runs the form's work once per idempotency key. A double click or a resent form finds the
- * key taken: once the first is answered, it gets the same redirect (the same campaign);
- * while the first is still being answered, it waits for it.
- */
-async function submitOnce(
-  c: Context<AppEnv>,
-  db: Database,
-  key: string,
-  requestJson: string,
-  values: CampaignFormValues,
-  work: () => Promise<StoredAnswer>,
-): Promise<Response> {
-  const deadline = Date.now() + IN_USE_WAIT_MS;
-  while (true) {
-    try {
-      const run = runIdempotently(
-        db,
-        {
-          scope: CAMPAIGN_FORM_SCOPE,
-          key,
-          body: requestJson,
-          errorAnswer: (error) => JSON.stringify({ error: error.code }),
-        },
-        work,
-      );
-      // A browser that sends the form again (a double click) drops the first request:
-      // its work must still finish, or its key would stay "in use" with no answer.
-      keepRunning(c, run);
-      const outcome = await run;
-      const location = outcome.answer.headers.location;
-      if (outcome.answer.status === 303 && location) {
-        if (outcome.kind === "replayed") {
-          c.get("log").info("console_campaign_form_replayed", { location });
-        }
-        return c.redirect(location, 303);
-      }
-      throw new AppError("internal_error", "The campaign form's stored answer is not a redirect.");
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      if (error.code === "idempotency_key_in_use" && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        continue;
-      }
-      if (error.code === "idempotency_key_in_use") {
-        return renderMessage(
-          c,
-          409,
-          {
-            title: "Still starting",
-            message:
-              "This form was sent before and its campaign is still being stored. Look for it in the campaign list in a moment instead of sending the form again.",
-            link: { href: "/console", text: "Campaigns" },
-          },
-          "campaigns",
-        );
-      }
-      if (error.code === "idempotency_key_reused") {
-        return renderForm(c, 422, {
-          values: { ...values, idempotency_key: crypto.randomUUID() },
-          formError: {
-            text: "This form was already used to start a campaign with other contents, so nothing was started. Check the campaign list, then send this form again if you still want a second campaign.",
-            link: { href: "/console", text: "Campaigns" },
-          },
-        });
-      }
-      throw error;
-    }
-  }
-}
-
-function keepRunning(c: Context<AppEnv>, work: Promise<unknown>) {
-  let ctx: { waitUntil(promise: Promise<unknown>): void } | undefined;
-  try {
-    ctx = c.executionCtx;
-  } catch {
-    // No execution context (app.request in a test): nothing outlives the request anyway.
-  }
-  ctx?.waitUntil(work.catch(() => undefined));
-}
-
-function renderForm(c: Context<AppEnv>, status: number, props: NewCampaignProps) {
-  return render(c, newCampaignPage(props), status);
-}
+consoleRoutes.route("/", newCampaignRoutes);
 
 function campaignNotFound(c: Context<AppEnv>) {
   return renderMessage(
@@ -515,8 +318,9 @@ consoleRoutes.get("/campaigns/:id/results.csv", async (c) => {
 
 consoleRoutes.get("/calls/:call_sid", async (c) => {
   const callSid = c.req.param("call_sid");
-  c.set("callSid", callSid);
-  const details = await getCallWithTranscript(databaseOf(c), callSid);
+  const wellFormed = callSidParam.safeParse(callSid).success;
+  if (wellFormed) c.set("callSid", callSid);
+  const details = wellFormed ? await getCallWithTranscript(databaseOf(c), callSid) : null;
   if (!details) {
     return renderMessage(
       c,
@@ -539,92 +343,7 @@ consoleRoutes.get("/calls/:call_sid", async (c) => {
   );
 });
 
-const addNumberSchema = z.object({
-  phone_number: z.string().regex(E164, "must be an E.164 phone number such as +15551230042"),
-  reason: storableText(1, 500).optional(),
-});
-
-async function renderDoNotCall(
-  c: Context<AppEnv>,
-  status: number,
-  extra: Partial<DoNotCallPageProps> = {},
-) {
-  const cursor = queryCursor(c);
-  const page = await listDoNotCall(databaseOf(c), { limit: DO_NOT_CALL_PAGE_SIZE, cursor });
-  return render(
-    c,
-    doNotCallPage({
-      entries: page.entries,
-      nextCursor: page.nextCursor,
-      isFirstPage: cursor === undefined,
-      ...extra,
-    }),
-    status,
-  );
-}
-
-consoleRoutes.get("/do-not-call", (c) => {
-  const added = c.req.query("added");
-  const removed = c.req.query("removed");
-  const notice =
-    added && E164.test(added)
-      ? `Added ${added} to the list.`
-      : removed && E164.test(removed)
-        ? `Removed ${removed} from the list.`
-        : undefined;
-  return renderDoNotCall(c, 200, { notice });
-});
-
-consoleRoutes.post("/do-not-call", limit(FORM_LIMIT_BYTES), async (c) => {
-  const body = await formBody(c);
-  const values = {
-    phone_number: field(body, "phone_number").trim(),
-    reason: field(body, "reason").trim(),
-  };
-  const parsed = addNumberSchema.safeParse({
-    phone_number: values.phone_number,
-    reason: values.reason === "" ? undefined : values.reason,
-  });
-  if (!parsed.success) {
-    const errors: { phone_number?: string; reason?: string } = {};
-    for (const issue of parsed.error.issues) {
-      const name = issue.path[0] === "reason" ? "reason" : "phone_number";
-      errors[name] ??= issue.message;
-    }
-    return renderDoNotCall(c, 422, { values, errors });
-  }
-  await addToDoNotCall(
-    databaseOf(c),
-    { phoneNumber: parsed.data.phone_number, reason: parsed.data.reason ?? null },
-    auditStampOf(c),
-  );
-  c.get("log").info("do_not_call_added", {
-    to: maskPhoneNumber(parsed.data.phone_number),
-    from: "console",
-  });
-  return c.redirect(
-    `/console/do-not-call?added=${encodeURIComponent(parsed.data.phone_number)}`,
-    303,
-  );
-});
-
-consoleRoutes.post("/do-not-call/remove", limit(FORM_LIMIT_BYTES), async (c) => {
-  const body = await formBody(c);
-  const phoneNumber = field(body, "phone_number").trim();
-  if (!E164.test(phoneNumber)) return c.redirect("/console/do-not-call", 303);
-  const reason = field(body, "reason").trim();
-  const removed = await removeFromDoNotCall(
-    databaseOf(c),
-    { phoneNumber, reason: reason === "" ? null : reason.slice(0, 500) },
-    auditStampOf(c),
-  );
-  c.get("log").info("do_not_call_removed", {
-    to: maskPhoneNumber(phoneNumber),
-    removed,
-    from: "console",
-  });
-  return c.redirect(`/console/do-not-call?removed=${encodeURIComponent(phoneNumber)}`, 303);
-});
+consoleRoutes.route("/", doNotCallRoutes);
 
 consoleRoutes.get("/activity", async (c) => {
   const db = databaseOf(c);
@@ -665,6 +384,10 @@ consoleRoutes.all("*", (c) => {
 
 consoleRoutes.onError((error, c) => {
   const ctx = c as Context<AppEnv>;
+  if (error instanceof UnreadableFormError) {
+    ctx.get("log")?.warn("console_form_unreadable", { method: c.req.method, path: c.req.path });
+    return unreadableFormPage(ctx);
+  }
   if (error instanceof HTTPException && error.status === 403) {
     ctx.get("log")?.warn("console_cross_origin_refused", { method: c.req.method });
     return renderMessage(ctx, 403, {

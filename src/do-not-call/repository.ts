@@ -94,19 +94,57 @@ export async function removeFromDoNotCall(
   return rows[0]?.removed === true;
 }
 
+/** The entry of one number, or null when it is not on the list. */
+export async function getDoNotCallEntry(
+  db: Database,
+  phoneNumber: string,
+): Promise<DoNotCallEntry | null> {
+  const { rows } = await withDbRetry(() =>
+    db.execute<EntryRow>(
+      sql`SELECT ${entryColumns} FROM do_not_call WHERE phone_number = ${phoneNumber}`,
+    ),
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Which of these numbers are on the list now (a campaign's review page: they will be
+ * SKIPPED). One statement for up to 10,000 numbers, each an index probe.
+ */
+export async function numbersOnDoNotCall(
+  db: Database,
+  phoneNumbers: readonly string[],
+): Promise<Set<string>> {
+  if (phoneNumbers.length === 0) return new Set();
+  const { rows } = await withDbRetry(() =>
+    db.execute<{ phone_number: string }>(sql`
+      SELECT phone_number FROM do_not_call
+      WHERE phone_number = ANY(${sql.param([...phoneNumbers])}::text[])
+    `),
+  );
+  return new Set(rows.map((row) => row.phone_number));
+}
+
 const entryCursor = z.object({ c: cursorInstant, p: z.string().max(20) });
 
-/** Newest first, keyset-paginated on (created_at, phone_number). */
+/**
+ * Newest first, keyset-paginated on (created_at, phone_number). `digits`: only numbers that
+ * contain them (a search by part of a number; digits only, so nothing in it is a LIKE
+ * wildcard). A substring search reads the whole list, which at the design point of
+ * 10,000 entries is a few milliseconds; a trigram index would be the next step.
+ */
 export async function listDoNotCall(
   db: Database,
-  query: { limit: number; cursor?: string },
+  query: { limit: number; cursor?: string; digits?: string },
 ): Promise<{ entries: DoNotCallEntry[]; nextCursor: string | null }> {
   const after = query.cursor === undefined ? null : decodeCursor(query.cursor, entryCursor);
+  const digits = query.digits?.replace(/\D/g, "") ?? "";
   const { rows } = await withDbRetry(() =>
     db.execute<EntryRow>(sql`
       SELECT ${entryColumns}, ${isoUtc(sql`created_at`, ISO_US)} AS cursor_created_at
       FROM do_not_call
       WHERE ${after === null ? sql`true` : sql`(created_at, phone_number) < (${after.c}::timestamptz, ${after.p})`}
+        AND ${digits === "" ? sql`true` : sql`phone_number LIKE ${`%${digits}%`}`}
       ORDER BY created_at DESC, phone_number DESC
       LIMIT ${query.limit + 1}
     `),

@@ -1,14 +1,16 @@
 // Campaigns in the console, as an operator drives them in Chromium: a CSV with problems
 // (listed by line and column, nothing created), a good CSV (byte-order mark, CRLF, a quoted
-// comma, a driver on two rows), a double click and a resent form (one campaign), the page
-// that follows the campaign to COMPLETED by itself, the results download, a call's page,
-// a hostile driver name, and cancelling.
+// comma, a driver on two rows), numbers written as people write them with the zone picked
+// on the form, the review page before anything starts, a double click and a resent page
+// (one campaign), the page that follows the campaign to COMPLETED by itself, the results
+// download, a call's page, a hostile driver name, and cancelling.
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  API_TOKEN,
   BASE_URL,
   type BrowserGlobals,
   type BrowserNode,
@@ -22,6 +24,7 @@ import {
   phoneNumber,
   sql,
   uniqueName,
+  writtenAsPeopleDo,
 } from "../support/console-browser";
 
 afterAll(async () => {
@@ -60,6 +63,14 @@ async function fillForm(
 
 const START = '::-p-aria([name="Start campaign"][role="button"])';
 
+/** The form's Start campaign, then the review page's: lands on the campaign's page. */
+async function startThroughReview(page: Page) {
+  const review = await clickAndWait(page, START);
+  expect(review?.status()).toBe(200);
+  expect(await page.title()).toMatch(/^Review/);
+  return clickAndWait(page, START);
+}
+
 async function campaignsNamed(name: string): Promise<{ id: string }[]> {
   return sql<{ id: string }>("SELECT id::text FROM campaigns WHERE name = $1", [name]);
 }
@@ -83,7 +94,7 @@ describe("new campaign from a CSV", () => {
           ]),
           csvRow([
             driverId(),
-            "5551230042",
+            "555123004",
             "Bo Lee",
             "",
             "HOS_11H",
@@ -100,8 +111,8 @@ describe("new campaign from a CSV", () => {
         items.map((item) => item.textContent),
       );
       expect(problems).toEqual([
-        "Line 3: phone_number: must be an E.164 phone number such as +15551230042",
-        "Line 4: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z",
+        'Line 3: phone_number: has the wrong number of digits for a US number: found "555123004"',
+        'Line 4: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "20 Nov 2026"',
       ]);
       // The other fields as they were sent.
       expect(await session.page.$eval("#name", (input: BrowserNode) => input.value)).toBe(name);
@@ -157,7 +168,7 @@ describe("new campaign from a CSV", () => {
         ].join("\r\n")}\r\n`,
       );
       await fillForm(page, { name, file });
-      const created = await clickAndWait(page, START);
+      const created = await startThroughReview(page);
       expect(created?.status()).toBe(200);
       const match = /^\/console\/campaigns\/([0-9a-f-]{36})$/.exec(new URL(page.url()).pathname);
       expect(match).not.toBeNull();
@@ -277,11 +288,15 @@ describe("new campaign from a CSV", () => {
         rows.push(csvRow([driverId(), phoneNumber(), "Dee", "", "X", "Y", "2026-11-20T14:05:00Z"]));
       }
       await fillForm(page, { name, file: csvFile(rows.join("\n")), startAt: "2031-01-06 09:00" });
+      await clickAndWait(page, START);
+      expect(await page.title()).toMatch(/^Review/);
       let posts = 0;
       page.on("request", (request) => {
-        if (request.method() === "POST" && request.url().endsWith("/console/campaigns")) posts++;
+        if (request.method() === "POST" && request.url().endsWith("/console/campaigns/start")) {
+          posts++;
+        }
       });
-      const button = await page.$("button.primary[type=submit]");
+      const button = await page.$('button[name="action"][value="start"]');
       await button?.scrollIntoView();
       const box = await button?.boundingBox();
       if (!box) throw new Error("no Start campaign button");
@@ -304,7 +319,7 @@ describe("new campaign from a CSV", () => {
     }
   });
 
-  it("makes one campaign of a form sent twice (at once and again later), and sends both to it", async () => {
+  it("makes one campaign of a review page sent twice at once and again later, and sends all three to it", async () => {
     const session = await openConsole();
     try {
       const name = uniqueName("Resent");
@@ -317,19 +332,35 @@ describe("new campaign from a CSV", () => {
         CSV_HEADER,
         csvRow([driverId(), phoneNumber(), "Eve", "", "X", "Y", "2026-11-20T14:05:00Z"]),
       ].join("\n");
+      const form = new FormData();
+      form.set("idempotency_key", key ?? "");
+      form.set("name", name);
+      form.set("time_zone", "UTC");
+      form.set("calls_from", "08:00");
+      form.set("calls_until", "21:00");
+      for (const day of ["mon", "tue", "wed", "thu", "fri"]) form.append("days", day);
+      form.set("start_at", "2031-01-06 09:00");
+      form.set("attempts", "3");
+      form.set("backoff_minutes", "60");
+      form.set("phone_country", "US");
+      form.set("drivers", new Blob([csv], { type: "text/csv" }), "drivers.csv");
+      const review = await fetch(`${BASE_URL}/console/campaigns`, {
+        method: "POST",
+        headers: { cookie, origin: BASE_URL },
+        body: form,
+      });
+      expect(review.status).toBe(200);
+      const html = await review.text();
+      // The review page's hidden fields, as its Start campaign button sends them.
+      const fields = [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)];
+      expect(fields.map((field) => field[1])).toContain("kept_file");
       const send = () => {
         const body = new FormData();
-        body.set("idempotency_key", key ?? "");
-        body.set("name", name);
-        body.set("time_zone", "UTC");
-        body.set("calls_from", "08:00");
-        body.set("calls_until", "21:00");
-        for (const day of ["mon", "tue", "wed", "thu", "fri"]) body.append("days", day);
-        body.set("start_at", "2031-01-06 09:00");
-        body.set("attempts", "3");
-        body.set("backoff_minutes", "60");
-        body.set("drivers", new Blob([csv], { type: "text/csv" }), "drivers.csv");
-        return fetch(`${BASE_URL}/console/campaigns`, {
+        for (const [, field, value] of fields) {
+          body.append(field as string, (value as string).replaceAll("&amp;", "&"));
+        }
+        body.set("action", "start");
+        return fetch(`${BASE_URL}/console/campaigns/start`, {
           method: "POST",
           redirect: "manual",
           headers: { cookie, origin: BASE_URL },
@@ -343,6 +374,118 @@ describe("new campaign from a CSV", () => {
       const campaigns = await campaignsNamed(name);
       expect(campaigns).toHaveLength(1);
       expect(locations).toEqual(Array(3).fill(`/console/campaigns/${campaigns[0]?.id}`));
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("takes numbers written as people write them and a zone picked on the form: review, Start campaign, a running campaign", async () => {
+    const session = await openConsole();
+    const { page } = session;
+    try {
+      const name = uniqueName("As people write them");
+      const numbers = [phoneNumber(), phoneNumber(), phoneNumber()];
+      const listed = phoneNumber();
+      await fetch(`${BASE_URL}/do-not-call/${encodeURIComponent(listed)}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      const file = csvFile(
+        [
+          CSV_HEADER,
+          csvRow([
+            driverId(),
+            `"${writtenAsPeopleDo(numbers[0] as string)}"`,
+            "Ana Ruiz",
+            "",
+            "HOS_11H",
+            "Late",
+            "2026-11-20T14:05:00Z",
+          ]),
+          csvRow([
+            driverId(),
+            (numbers[1] as string).slice(2).replace(/(\d{3})(\d{3})(\d{4})/, "$1-$2-$3"),
+            "Bo Lee",
+            "",
+            "SPEED_15",
+            "15 over",
+            "2026-11-20T14:05:00Z",
+          ]),
+          csvRow([
+            driverId(),
+            `1 ${(numbers[2] as string).slice(2)}`,
+            "Cy Park",
+            "",
+            "INSP_OOS",
+            "Out of service",
+            "2026-11-20T14:05:00Z",
+          ]),
+          csvRow([
+            driverId(),
+            `+1 ${listed.slice(2)}`,
+            "Dee Okafor",
+            "",
+            "HOS_11H",
+            "Late",
+            "2026-11-20T14:05:00Z",
+          ]),
+        ].join("\n"),
+      );
+      await page.goto(`${BASE_URL}/console/campaigns/new`);
+      await page.locator('::-p-aria([name="Name"][role="textbox"])').fill(name);
+      // Time zone offers the IANA names to pick from.
+      const offered = await page.$$eval("#zones option", (options) =>
+        options.map((option) => option.getAttribute("value")),
+      );
+      expect(offered.length).toBeGreaterThan(300);
+      expect(offered).toEqual(expect.arrayContaining(["America/Denver", "Europe/Berlin", "UTC"]));
+      expect(offered).not.toContain("EST");
+      expect(await page.$eval("#time_zone", (input) => input.getAttribute("list"))).toBe("zones");
+      await page.locator('::-p-aria([name="Time zone"])').fill("America/Denver");
+      expect(await page.$eval("#phone_country", (input: BrowserNode) => input.value)).toBe("US");
+      await page.locator('::-p-aria([name="Start at"])').fill("2031-01-06 09:00");
+      const input = await page.$('input[type="file"]');
+      await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+
+      const review = await clickAndWait(page, START);
+      expect(review?.status()).toBe(200);
+      expect(await page.title()).toMatch(/^Review/);
+      const phones = await page.$$eval(
+        "#review-drivers-caption ~ tbody tr td:nth-child(2)",
+        (tds) => tds.map((td) => td.textContent),
+      );
+      expect(phones).toEqual([...numbers, listed]);
+      expect(await page.$eval("#first-call", (p: BrowserNode) => p.textContent)).toBe(
+        "09:00 Mon 6 Jan 2031, America/Denver",
+      );
+      expect(await page.$eval("main", (main: BrowserNode) => main.textContent)).toContain(
+        "will be skipped, not called",
+      );
+      expect(await campaignsNamed(name)).toEqual([]);
+
+      const started = await clickAndWait(page, START);
+      expect(started?.status()).toBe(200);
+      expect(await page.title()).toContain("RUNNING");
+      const [campaign] = await campaignsNamed(name);
+      expect(new URL(page.url()).pathname).toBe(`/console/campaigns/${campaign?.id}`);
+      const targets = await sql<{ phone_number: string; status: string; time_zone: string }>(
+        "SELECT phone_number, status, time_zone FROM campaign_targets WHERE campaign_id = $1 ORDER BY position",
+        [campaign?.id],
+      );
+      expect(targets).toEqual([
+        ...numbers.map((phone) => ({
+          phone_number: phone,
+          status: "QUEUED",
+          time_zone: "America/Denver",
+        })),
+        { phone_number: listed, status: "SKIPPED", time_zone: "America/Denver" },
+      ]);
+      const nextAttempts = await page.$$eval("#targets-region tbody tr td:nth-child(4)", (tds) =>
+        tds.map((td) => td.textContent),
+      );
+      expect(nextAttempts.slice(0, 3)).toEqual(
+        Array(3).fill("09:00 Mon 6 Jan 2031, America/Denver"),
+      );
     } finally {
       await session.close();
     }
@@ -365,7 +508,7 @@ describe("new campaign from a CSV", () => {
         timeZone: "America/Chicago",
         startAt: "2031-01-06 09:00",
       });
-      await clickAndWait(page, START);
+      await startThroughReview(page);
       expect(await page.title()).toContain("RUNNING");
       expect(await page.$eval("#targets-region tbody", (tbody) => tbody.textContent)).toContain(
         "the campaign's start",

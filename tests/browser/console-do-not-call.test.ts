@@ -1,14 +1,22 @@
-// The do-not-call list in the console: add a number with a reason, remove it by the button
-// that names it, and a number that is not E.164 refused beside its field.
+// The do-not-call list in the console: add a number with a reason, find it by part of its
+// number, remove it by the button that names it (which asks to confirm, and for a reason),
+// and a number that is not E.164 refused beside its field.
+
+import type { Page } from "puppeteer-core";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   BASE_URL,
   type BrowserNode,
   clickAndWait,
   closeSql,
+  DESKTOP,
   disconnectBrowser,
   openConsole,
+  PHONE,
   phoneNumber,
+  screenshot,
+  seriousAxeFindings,
+  sidewaysOverflow,
   sql,
 } from "../support/console-browser";
 
@@ -17,8 +25,22 @@ afterAll(async () => {
   await closeSql();
 });
 
+/** axe-core and no sideways scrolling at 1280 px and 390 px, with screenshots. */
+async function checkPage(page: Page, what: string, shot: string) {
+  for (const [width, viewport] of [
+    [1280, DESKTOP],
+    [390, PHONE],
+  ] as const) {
+    await page.setViewport(viewport);
+    expect(await seriousAxeFindings(page), `${what} at ${width} px`).toEqual([]);
+    expect(await sidewaysOverflow(page), `${what} at ${width} px`).toBeLessThanOrEqual(0);
+    await screenshot(page, `${shot}-${width}`);
+  }
+  await page.setViewport(DESKTOP);
+}
+
 describe("the do-not-call page", () => {
-  it("adds a number with its reason and removes it by its Remove button", async () => {
+  it("adds a number with its reason, finds it by part of its number, and removes it after confirming, with a reason", async () => {
     const session = await openConsole();
     const { page } = session;
     try {
@@ -43,6 +65,34 @@ describe("the do-not-call page", () => {
         [{ reason: "Asked by email <b>now</b>" }],
       );
 
+      // Found by part of its number, written with spaces.
+      const digits = number.slice(-7);
+      await page
+        .locator('::-p-aria([name="Search by number"])')
+        .fill(`${digits.slice(0, 3)} ${digits.slice(3)}`);
+      await clickAndWait(page, '::-p-aria([name="Search"][role="button"])');
+      const found = await page.$$eval("tbody tr td:first-child", (tds) =>
+        tds.map((td) => td.textContent),
+      );
+      expect(found).toContain(number);
+      expect(found.every((shown) => shown?.includes(digits))).toBe(true);
+
+      // Remove asks first: what the entry is, and why it may be called again.
+      await clickAndWait(page, `::-p-aria([name="Remove ${number}"][role="button"])`);
+      expect(await page.title()).toMatch(/^Remove .+ from the do-not-call list\?/);
+      expect(await page.$eval("main", (main: BrowserNode) => main.textContent)).toContain(
+        "Asked by email <b>now</b>",
+      );
+      await checkPage(page, "remove a number", "do-not-call-remove");
+      // The reason is required: the browser will not send the form without one.
+      const reason = '::-p-aria([name="Reason"][role="textbox"])';
+      expect(
+        await page.$eval("#removal-reason", (input: BrowserNode) => input.validity.valueMissing),
+      ).toBe(true);
+      expect(await sql("SELECT 1 FROM do_not_call WHERE phone_number = $1", [number])).toHaveLength(
+        1,
+      );
+      await page.locator(reason).fill("The driver called the office to ask");
       await clickAndWait(page, `::-p-aria([name="Remove ${number}"][role="button"])`);
       expect(await page.$eval("[role=status]", (status: BrowserNode) => status.textContent)).toBe(
         `Removed ${number} from the list.`,

@@ -168,6 +168,7 @@ describe("every console page: accessible, and usable at 1280 px and 390 px", () 
         "Start at",
         "Attempts",
         "Minutes between attempts",
+        "Country for numbers without +",
       ]) {
         expect(labels, label).toContain(label);
       }
@@ -183,14 +184,19 @@ describe("every console page: accessible, and usable at 1280 px and 390 px", () 
       );
       await checkPage(page, "new campaign", "new-campaign");
 
+      // 120 drivers whose second row names them otherwise (120 different problems), and
+      // numbers too short on many lines (one entry).
       const rows = [CSV_HEADER];
-      for (let line = 2; line <= 130; line++) {
-        rows.push(`${line},555${line},Driver ${line},,HOS,Late,2026-11-20`);
+      for (let id = 1; id <= 120; id++) {
+        rows.push(`${id},555-01${id},Driver ${id},,HOS,Late,2026-11-20T14:05:00Z`);
+        rows.push(`${id},555-01${id},Driver ${id}.,,HOS,Late,2026-11-20T14:05:00Z`);
       }
       const { writeFileSync } = await import("node:fs");
       const { join } = await import("node:path");
       const { tmpdir } = await import("node:os");
-      const path = join(tmpdir(), `console-bad-${crypto.randomUUID()}.csv`);
+      const { mkdtempSync } = await import("node:fs");
+      // A file name as an operator's would read in the screenshots.
+      const path = join(mkdtempSync(join(tmpdir(), "console-bad-")), "drivers-week-48.csv");
       writeFileSync(path, rows.join("\n"));
       await page.locator('::-p-aria([name="Name"][role="textbox"])').fill("Many problems");
       await page.locator('::-p-aria([name="Time zone"])').fill("UTC");
@@ -201,13 +207,106 @@ describe("every console page: accessible, and usable at 1280 px and 390 px", () 
         '::-p-aria([name="Start campaign"][role="button"])',
       );
       expect(response?.status()).toBe(422);
-      const problems = await page.$$eval("#csv-problems li", (items) => items.length);
-      expect(problems).toBe(100);
+      const problems = await page.$$eval("#csv-problems li", (items) =>
+        items.map((item) => item.textContent),
+      );
+      expect(problems).toHaveLength(100);
+      expect(problems[0]).toMatch(
+        /^Lines 2, 4, 6, .*, 40 and 100 more: phone_number: has the wrong number of digits for a US number: found "555-011" on line 2, and other values$/,
+      );
       expect(
         await page.$eval("#form-problems", (alert: BrowserNode) => alert.textContent),
-      ).toContain("and 158 more");
-      // The top of the page: 100 problems make it too long to read as one picture.
-      await checkPage(page, "new campaign with problems", "new-campaign-problems", false);
+      ).toContain("and 21 more");
+      await checkPage(page, "new campaign with many problems");
+
+      // A file as operators get it wrong: grouped problems, a zone missing for everyone.
+      const few = [CSV_HEADER];
+      for (let id = 1; id <= 60; id++) {
+        const phone =
+          id <= 39 || id === 52 ? `555-01${id}` : `(555) 100-${String(id).padStart(4, "0")}`;
+        const at = id % 20 === 7 ? "20/11/2026 14:05" : "2026-11-20T14:05:00Z";
+        few.push(`${id},${phone},Driver ${id},,HOS_11H,Exceeded the 11-hour limit,${at}`);
+      }
+      writeFileSync(path, few.join("\n"));
+      await page.locator('::-p-aria([name="Time zone"])').fill("");
+      const inputAgain = await page.$('input[type="file"]');
+      await (inputAgain as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(path);
+      const again = await clickAndWait(page, '::-p-aria([name="Start campaign"][role="button"])');
+      expect(again?.status()).toBe(422);
+      expect(
+        await page.$$eval("#csv-problems li", (items) => items.map((item) => item.textContent)),
+      ).toEqual([
+        'Lines 2-40, 53: phone_number: has the wrong number of digits for a US number: found "555-011" on line 2, and other values',
+        'Lines 8, 28, 48: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "20/11/2026 14:05"',
+      ]);
+      expect(await page.$eval("#time_zone-error", (error: BrowserNode) => error.textContent)).toBe(
+        "Time zone: no driver in the file has a time_zone: choose the time zone the drivers are in",
+      );
+      await checkPage(page, "new campaign with problems", "new-campaign-problems");
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("the review page, and Back to the form with its values", async () => {
+    const session = await openConsole();
+    try {
+      const { page } = session;
+      const listed = phoneNumber();
+      await fetch(`${BASE_URL}/do-not-call/${encodeURIComponent(listed)}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      const zones = ["America/Denver", "", "America/New_York", "America/Los_Angeles", ""];
+      const names = [
+        "Ana Ruiz",
+        "Bartholomew Fitzgerald-Montgomery III",
+        "Cy Park",
+        "Dee Okafor",
+        "Eli Novak",
+      ];
+      const rows = [CSV_HEADER];
+      names.forEach((name, index) => {
+        const digits = (index === 2 ? listed : phoneNumber()).slice(2);
+        const phone = `"(${digits.slice(0, 3)}) ${digits.slice(3, 6)}-${digits.slice(6)}"`;
+        const id = 2000 + index;
+        rows.push(
+          `${id},${phone},${name},${zones[index]},HOS_11H,"${violation.description}",2026-11-20T14:05:00-06:00`,
+        );
+        if (index % 2 === 0) {
+          rows.push(
+            `${id},${phone},${name},${zones[index]},SPEED_15,"15 mph over the limit, I-25",2026-11-21T09:00:00-06:00`,
+          );
+        }
+      });
+      const { writeFileSync } = await import("node:fs");
+      const { join } = await import("node:path");
+      const { tmpdir } = await import("node:os");
+      const { mkdtempSync } = await import("node:fs");
+      const path = join(mkdtempSync(join(tmpdir(), "console-review-")), "drivers-week-49.csv");
+      writeFileSync(path, rows.join("\r\n"));
+      await page.goto(`${BASE_URL}/console/campaigns/new`);
+      await page.locator('::-p-aria([name="Name"][role="textbox"])').fill("HOS follow-up, week 49");
+      await page.locator('::-p-aria([name="Time zone"])').fill("America/Chicago");
+      await page.locator('::-p-aria([name="Start at"])').fill("2031-01-06 07:30");
+      const input = await page.$('input[type="file"]');
+      await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(path);
+      await clickAndWait(page, '::-p-aria([name="Start campaign"][role="button"])');
+      expect(await page.title()).toMatch(/^Review: HOS follow-up, week 49/);
+      expect(await page.$eval("#first-call", (p: BrowserNode) => p.textContent)).toBe(
+        "08:00 Mon 6 Jan 2031, America/Chicago",
+      );
+      await checkPage(page, "review", "review-campaign");
+
+      await clickAndWait(page, '::-p-aria([name="Back"][role="button"])');
+      expect(await page.title()).toMatch(/^New campaign/);
+      expect(await page.$eval("#name", (field: BrowserNode) => field.value)).toBe(
+        "HOS follow-up, week 49",
+      );
+      expect(await page.$eval("#start_at", (field: BrowserNode) => field.value)).toBe(
+        "2031-01-06 07:30",
+      );
+      await checkPage(page, "new campaign, back from the review", "new-campaign-back");
     } finally {
       await session.close();
     }
@@ -236,9 +335,9 @@ describe("every console page: accessible, and usable at 1280 px and 390 px", () 
       );
       expect(nextAttempts).toEqual([
         // 14:00Z is 07:00 in Denver and 06:00 in Los Angeles: both wait for 08:00.
-        "08:00 Mon, America/Denver",
-        "08:00 Mon, America/Los_Angeles",
-        "09:00 Mon, America/New_York",
+        "08:00 Mon 6 Jan 2031, America/Denver",
+        "08:00 Mon 6 Jan 2031, America/Los_Angeles",
+        "09:00 Mon 6 Jan 2031, America/New_York",
       ]);
       await checkPage(page, "running campaign", "campaign-running");
 

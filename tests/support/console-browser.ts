@@ -183,10 +183,22 @@ export async function closeSql() {
   pool = undefined;
 }
 
-/** A number the simulator answers normally, unique to this run: +1555 NNNNNN XXXX. */
+/**
+ * A number the simulator answers by its last four digits, unique to this run: a North
+ * American number (+1, ten digits) with a random area code and exchange, so that the
+ * console's drivers file reads it as a possible number (the right length) and two tests
+ * running at once do not share one.
+ */
 export function phoneNumber(lastFour = String(1000 + Math.floor(Math.random() * 8000))): string {
-  const middle = String(Math.floor(Math.random() * 1_000_000)).padStart(6, "0");
-  return `+1555${middle}${lastFour}`;
+  const areaCode = 200 + Math.floor(Math.random() * 800);
+  const exchange = String(Math.floor(Math.random() * 1000)).padStart(3, "0");
+  return `+1${areaCode}${exchange}${lastFour}`;
+}
+
+/** The same number as people write it: "(555) 123-4567". */
+export function writtenAsPeopleDo(e164: string): string {
+  const digits = e164.slice(2);
+  return `(${digits.slice(0, 3)}) ${digits.slice(3, 6)}-${digits.slice(6)}`;
 }
 
 export function uniqueName(prefix: string): string {

@@ -333,7 +333,10 @@ describe("GET /campaigns/{id}/results.csv", () => {
     expect(response.headers.get("content-disposition")).toBe(
       `attachment; filename="week-48-hos-speeding-${json.campaign.id.slice(0, 8)}-results.csv"`,
     );
-    const text = await response.text();
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    // A UTF-8 byte-order mark first (Excel on Windows reads the file as UTF-8 then).
+    expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.slice(3));
     const lines = text.split("\r\n");
     expect(lines.at(-1)).toBe("");
     expect(lines).toHaveLength(2_502);
@@ -356,7 +359,7 @@ describe("GET /campaigns/{id}/results.csv", () => {
     ]);
   });
 
-  it("quotes commas, quotes, new lines and non-ASCII; escapes formulas; adds a dc_ column per data-collection id", async () => {
+  it("quotes commas, quotes, new lines and non-ASCII; guards formulas, also after blanks; adds a dc_ column per data-collection id", async () => {
     const lab = await newLab({ callSeconds: 0.05 });
     const tricky = [
       driver(1, "0100", { driver_name: 'José "Pepe" Núñez, Jr.' }),
@@ -365,6 +368,9 @@ describe("GET /campaigns/{id}/results.csv", () => {
       driver(4, "0100", { driver_name: "@SUM(A1:A9)" }),
       driver(5, "0100", { driver_name: "-2+3" }),
       driver(6, "0100", { driver_name: "李小龍 🚚" }),
+      driver(7, "0100", { driver_name: "   =1+1" }),
+      driver(8, "0100", { driver_name: "\u00a0+cmd|' /C calc'!A0" }),
+      driver(9, "0100", { driver_name: "Ana - Dispatch" }),
     ];
     const { json } = await createCampaign(lab, {
       time_zone: "UTC",
@@ -402,6 +408,9 @@ describe("GET /campaigns/{id}/results.csv", () => {
       "'@SUM(A1:A9)",
       "'-2+3",
       "李小龍 🚚",
+      "'   =1+1",
+      "'\u00a0+cmd|' /C calc'!A0",
+      "Ana - Dispatch",
     ]);
     // The phone number is not free text: it keeps its leading +.
     expect(rows.map((row) => row[2])).toEqual(tricky.map((d) => d.phone_number));

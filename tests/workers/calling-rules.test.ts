@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import {
   formatLocal,
+  formatLocalDate,
   isValidTimeZone,
   localParts,
   utcOffsetAt,
@@ -270,6 +271,22 @@ describe("retryAt", () => {
     expect(() => retryAt(EIGHT_TO_NINE, "America/Chicago", failedAt, -1)).toThrow(RangeError);
     expect(() => retryAt(EIGHT_TO_NINE, "America/Chicago", failedAt, Number.NaN)).toThrow(
       RangeError,
+    );
+  });
+});
+
+describe("formatLocalDate", () => {
+  it("says the local time with its date, in the zone, and the year only when it is not now's", () => {
+    const now = new Date("2026-12-04T12:00:00Z");
+    expect(formatLocalDate(new Date("2026-12-08T15:00:00Z"), "America/Denver", now)).toBe(
+      "08:00 Tue 8 Dec, America/Denver",
+    );
+    expect(formatLocalDate(new Date("2031-01-06T14:00:00Z"), "America/Chicago", now)).toBe(
+      "08:00 Mon 6 Jan 2031, America/Chicago",
+    );
+    // The local date, not UTC's: 03:00Z on the 1st is still the 31st in Los Angeles.
+    expect(formatLocalDate(new Date("2027-01-01T03:00:00Z"), "America/Los_Angeles", now)).toBe(
+      "19:00 Thu 31 Dec, America/Los_Angeles",
     );
   });
 });

@@ -7,13 +7,9 @@ import {
   campaignRequestFrom,
   defaultFormValues,
   localTimeToInstant,
+  parseDriversFile,
 } from "../../src/console/campaign-form";
-import {
-  DRIVERS_CSV_TEMPLATE,
-  firstProblems,
-  formatProblem,
-  parseDriversCsv,
-} from "../../src/console/drivers-csv";
+import { DRIVERS_CSV_TEMPLATE, parseDriversCsv } from "../../src/console/drivers-csv";
 
 const HEADER =
   "driver_id,phone_number,driver_name,time_zone,violation_code,violation_description,violation_occurred_at";
@@ -37,11 +33,11 @@ function form(overrides: Partial<CampaignFormValues> = {}): CampaignFormValues {
   return { ...defaultFormValues(), name: "Week 48", ...overrides };
 }
 
-/** The lines the form would list, for a file and default form fields. */
+/** The entries the form would list, for a file and default form fields. */
 function problemsOf(csv: string, values = form()): string[] {
   const result = campaignRequestFrom(values, parseDriversCsv(new TextEncoder().encode(csv)));
   if (result.ok) return [];
-  return firstProblems(result.csvProblems, 1_000).shown;
+  return result.csvProblems.firstEntries(1_000).shown;
 }
 
 describe("drivers CSV: what a good file gives", () => {
@@ -56,7 +52,7 @@ describe("drivers CSV: what a good file gives", () => {
         "",
       ].join("\r\n");
     const parsed = parseDriversCsv(new TextEncoder().encode(csv));
-    expect(parsed.problems).toEqual([]);
+    expect(parsed.problems.isEmpty).toBe(true);
     const result = campaignRequestFrom(form({ time_zone: "America/Chicago" }), parsed);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -90,7 +86,7 @@ describe("drivers CSV: what a good file gives", () => {
     expect(parsed.drivers[0]?.violations[0]?.description).toBe("First line\nsecond line");
     // Record 2 is line 3 although the file's third physical line is inside record 1.
     expect(problemsOf(csv)).toEqual([
-      "Line 3: phone_number: must be an E.164 phone number such as +15551230042",
+      'Line 3: phone_number: has the wrong number of digits for a US number: found "12345"',
     ]);
   });
 
@@ -110,7 +106,7 @@ describe("drivers CSV: what a good file gives", () => {
   it("skips blank lines but keeps counting them", () => {
     const csv = [HEADER, row(1), "", ",,,,,,", row(2, { at: "yesterday" })].join("\n");
     expect(problemsOf(csv)).toEqual([
-      "Line 5: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z",
+      'Line 5: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "yesterday"',
     ]);
   });
 
@@ -150,33 +146,33 @@ describe("drivers CSV: problems, each with its line and column", () => {
       row(1042, { phone: "+15551230043", name: "Ana R.", zone: "" }),
     ].join("\n");
     expect(problemsOf(csv)).toEqual([
-      'Line 3: phone_number: driver 1042 has "+15551230042" on line 2: every row of a driver must agree',
-      'Line 3: driver_name: driver 1042 has "Ana Ruiz" on line 2: every row of a driver must agree',
+      'Line 3: phone_number: driver 1042 has "+15551230042" on line 2: every row of a driver must agree: found "+15551230043"',
+      'Line 3: driver_name: driver 1042 has "Ana Ruiz" on line 2: every row of a driver must agree: found "Ana R."',
       'Line 3: time_zone: driver 1042 has "America/Denver" on line 2: every row of a driver must agree',
     ]);
   });
 
-  it("lists a bad phone number, a bad zone and a bad date from the API's own schema", () => {
+  it("lists a bad phone number, a bad zone and a bad date (the last two from the API's own schema), each with the value found", () => {
     const csv = [
       HEADER,
       row(1),
-      row(2, { phone: "5551230042" }),
+      row(2, { phone: "555123004" }),
       row(3, { zone: "Mars/Olympus" }),
       row(4, { at: "11/20/2026 14:05" }),
       row(5, { at: "2026-11-20T14:05:00" }),
     ].join("\n");
     expect(problemsOf(csv)).toEqual([
-      "Line 3: phone_number: must be an E.164 phone number such as +15551230042",
-      "Line 4: time_zone: must be an IANA time zone such as America/Chicago",
-      "Line 5: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z",
-      "Line 6: violation_occurred_at: must include a time zone: end it with Z or an offset such as -06:00",
+      'Line 3: phone_number: has the wrong number of digits for a US number: found "555123004"',
+      'Line 4: time_zone: must be an IANA time zone such as America/Chicago: found "Mars/Olympus"',
+      'Line 5: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "11/20/2026 14:05"',
+      'Line 6: violation_occurred_at: must include a time zone: end it with Z or an offset such as -06:00: found "2026-11-20T14:05:00"',
     ]);
   });
 
   it("lists a bad value in a driver's second violation row on that row's line", () => {
     const csv = [HEADER, row(9), row(9, { at: "soon" })].join("\n");
     expect(problemsOf(csv)).toEqual([
-      "Line 3: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z",
+      'Line 3: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "soon"',
     ]);
   });
 
@@ -188,16 +184,16 @@ describe("drivers CSV: problems, each with its line and column", () => {
       row(3, { name: "" }),
     ].join("\n");
     expect(problemsOf(csv)).toEqual([
-      "Line 2: driver_id: must be a whole number such as 1042",
+      'Line 2: driver_id: must be a whole number such as 1042: found "abc"',
       "Line 3: violation_code: is empty",
       "Line 4: driver_name: is empty",
     ]);
   });
 
-  it("asks for a zone when neither the row nor the form has one", () => {
-    const csv = [HEADER, row(1, { zone: "" })].join("\n");
+  it("asks for a zone on the lines of the drivers without one when others have one and the form has none", () => {
+    const csv = [HEADER, row(1, { zone: "" }), row(2), row(3, { zone: "" })].join("\n");
     expect(problemsOf(csv)).toEqual([
-      "Line 2: time_zone: is empty and the form's Time zone is empty: fill in one of them",
+      "Lines 2, 4: time_zone: is empty and the form's Time zone is empty: fill in one of them",
     ]);
   });
 
@@ -209,8 +205,8 @@ describe("drivers CSV: problems, each with its line and column", () => {
     const result = campaignRequestFrom(form(), parseDriversCsv(latin1));
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.csvProblems.map(formatProblem)).toEqual([
-      "Line 2: driver_name: is not UTF-8 text: save the file as CSV UTF-8",
+    expect(result.csvProblems.firstEntries().shown).toEqual([
+      'Line 2: driver_name: is not UTF-8 text: save the file as CSV UTF-8: found "Jos\uFFFD"',
     ]);
   });
 
@@ -237,18 +233,19 @@ describe("drivers CSV: problems, each with its line and column", () => {
     expect(result.ok && result.request.drivers.length).toBe(10_000);
   });
 
-  it("lists the first 100 problems in line order and counts the rest", () => {
+  it("lists the first 100 entries in line order and counts the rest", () => {
+    // 150 drivers whose second row disagrees on the name: 150 different problems.
     const rows = [HEADER];
-    for (let id = 1; id <= 150; id++) rows.push(row(id, { phone: "nope" }));
+    for (let id = 1; id <= 150; id++) rows.push(row(id), row(id, { name: `Other ${id}` }));
     const result = campaignRequestFrom(form(), parseDriversCsv(rows.join("\n")));
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    const { shown, more } = firstProblems(result.csvProblems);
+    const { shown, more } = result.csvProblems.firstEntries();
     expect(shown).toHaveLength(100);
     expect(shown[0]).toBe(
-      "Line 2: phone_number: must be an E.164 phone number such as +15551230042",
+      'Line 3: driver_name: driver 1 has "Driver 1" on line 2: every row of a driver must agree: found "Other 1"',
     );
-    expect(shown[99]).toMatch(/^Line 101: phone_number: /);
+    expect(shown[99]).toMatch(/^Line 201: driver_name: driver 100 /);
     expect(more).toBe(50);
   });
 
@@ -287,7 +284,7 @@ describe("campaign form fields", () => {
       attempts: expect.stringContaining("5"),
       backoff_minutes: "must be a whole number from 1 to 1440",
     });
-    expect(result.csvProblems).toEqual([]);
+    expect(result.csvProblems.isEmpty).toBe(true);
   });
 
   it("reads Start at in the form's time zone, across a daylight-saving change", () => {
@@ -315,10 +312,217 @@ describe("campaign form fields", () => {
 
   it("says no file was chosen without listing lines", () => {
     const result = campaignRequestFrom(form(), null, "choose a CSV file");
-    expect(result).toEqual({
+    expect(result).toMatchObject({ ok: false, fieldErrors: { drivers: "choose a CSV file" } });
+    expect(!result.ok && result.csvProblems.isEmpty).toBe(true);
+  });
+});
+
+describe("drivers CSV: phone numbers as people write them", () => {
+  it("reads (555) 123-4567, 555-123-4567, 1 555 123 4567 and +1 555 123 4567 as E.164, and two rows of one driver written differently agree", () => {
+    const csv = [
+      HEADER,
+      row(1, { phone: '"(555) 123-4561"' }),
+      row(2, { phone: "555-123-4562" }),
+      row(3, { phone: "1 555 123 4563" }),
+      row(4, { phone: "+1 555 123 4564" }),
+      row(4, { phone: "(555) 123-4564" }),
+      row(5, { phone: "555.123.4565" }),
+    ].join("\n");
+    const result = campaignRequestFrom(form(), parseDriversCsv(csv));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.request.drivers.map((driver) => driver.phone_number)).toEqual([
+      "+15551234561",
+      "+15551234562",
+      "+15551234563",
+      "+15551234564",
+      "+15551234565",
+    ]);
+    expect(result.request.drivers[3]?.violations).toHaveLength(2);
+  });
+
+  it("reads numbers without + for the form's country, and refuses a country it does not know", () => {
+    const csv = [HEADER, row(1, { phone: "020 7946 0958" })].join("\n");
+    const british = form({ phone_country: "GB" });
+    const result = campaignRequestFrom(british, parseDriversFile(british, csv));
+    expect(result.ok && result.request.drivers[0]?.phone_number).toBe("+442079460958");
+
+    const unknown = form({ phone_country: "XX" });
+    const refused = campaignRequestFrom(unknown, parseDriversFile(unknown, csv));
+    expect(refused).toMatchObject({
       ok: false,
-      fieldErrors: { drivers: "choose a CSV file" },
-      csvProblems: [],
+      fieldErrors: { phone_country: "must be a two-letter country code such as US, CA or MX" },
     });
+    if (refused.ok) return;
+    expect(refused.csvProblems.firstEntries().shown).toEqual([
+      'Line 2: phone_number: has no + and country code, and the form\'s Country for numbers without + is not a country code: found "020 7946 0958"',
+    ]);
+  });
+
+  it("refuses a number of the wrong length, one that is no number, and one with an extension, showing each value", () => {
+    const csv = [
+      HEADER,
+      row(1, { phone: "555-1234" }),
+      row(2, { phone: "+1 555 123 45678" }),
+      row(3, { phone: "call me" }),
+      row(4, { phone: "555-123-4567 ext. 12" }),
+    ].join("\n");
+    expect(problemsOf(csv)).toEqual([
+      'Line 2: phone_number: has the wrong number of digits for a US number: found "555-1234"',
+      'Line 3: phone_number: has the wrong number of digits for country code +1: found "+1 555 123 45678"',
+      'Line 4: phone_number: is not a phone number: write it as (555) 123-4567 or +15551234567: found "call me"',
+      'Line 5: phone_number: has an extension, which a call cannot dial: found "555-123-4567 ext. 12"',
+    ]);
+  });
+});
+
+describe("drivers CSV: problems read like a person wrote them", () => {
+  it("lists the same problem on many lines once, with its lines as ranges and the first value found", () => {
+    const rows = [HEADER];
+    for (let id = 1; id <= 39; id++) rows.push(row(id, { phone: `555-12${id}` }));
+    for (let id = 40; id <= 95; id++) rows.push(row(id));
+    rows.push(row(96, { phone: "555-0000" }));
+    expect(problemsOf(rows.join("\n"))).toEqual([
+      'Lines 2-40, 97: phone_number: has the wrong number of digits for a US number: found "555-121" on line 2, and other values',
+    ]);
+  });
+
+  it("says the value once when every line has the same, and cuts a long value to 40 characters", () => {
+    const long = "x".repeat(501);
+    const csv = [
+      HEADER,
+      row(1, { zone: "Mars/Olympus" }),
+      row(2, { zone: "Mars/Olympus" }),
+      row(3, { description: long }),
+    ].join("\n");
+    expect(problemsOf(csv)).toEqual([
+      'Lines 2-3: time_zone: must be an IANA time zone such as America/Chicago: found "Mars/Olympus"',
+      `Line 4: violation_description: is longer than 500 characters: found "${"x".repeat(39)}…"`,
+    ]);
+  });
+
+  it("makes a time zone missing for every driver one problem of the form's Time zone field, not a line problem per driver", () => {
+    const rows = [HEADER];
+    for (let id = 1; id <= 500; id++) rows.push(row(id, { zone: "" }));
+    const result = campaignRequestFrom(form(), parseDriversCsv(rows.join("\n")));
+    expect(result).toMatchObject({
+      ok: false,
+      fieldErrors: {
+        time_zone: "no driver in the file has a time_zone: choose the time zone the drivers are in",
+      },
+    });
+    if (result.ok) return;
+    expect(result.csvProblems.isEmpty).toBe(true);
+    // Without the column at all, the same.
+    const noColumn = [
+      "driver_id,phone_number,driver_name,violation_code,violation_description,violation_occurred_at",
+      "1,+15551230001,Ana,HOS,Late,2026-11-20T14:05:00Z",
+    ].join("\n");
+    expect(campaignRequestFrom(form(), parseDriversCsv(noColumn))).toMatchObject({
+      ok: false,
+      fieldErrors: { time_zone: expect.stringMatching(/^no driver in the file has a time_zone/) },
+    });
+    // Picked on the form: no problem at all.
+    const picked = campaignRequestFrom(
+      form({ time_zone: "America/Denver" }),
+      parseDriversCsv(rows.join("\n")),
+    );
+    expect(picked.ok).toBe(true);
+  });
+
+  it("never shows zod's own wording: lengths, numbers and lists in the console's words", () => {
+    const rows = [
+      HEADER,
+      row(0),
+      row(2, { name: "n".repeat(201) }),
+      row(3, { description: "d".repeat(501) }),
+      row(4, { code: "c".repeat(65) }),
+      row(99999999999),
+      row(5, { zone: "z".repeat(65) }),
+    ];
+    for (let index = 0; index < 51; index++) rows.push(row(6));
+    const result = campaignRequestFrom(
+      form({ name: "n".repeat(201), attempts: "9", backoff_minutes: "0", time_zone: "UTC" }),
+      parseDriversCsv(rows.join("\n")),
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const shown = [
+      ...Object.values(result.fieldErrors),
+      ...result.csvProblems.firstEntries(1_000).shown,
+    ];
+    expect(shown).toEqual(
+      expect.arrayContaining([
+        "is longer than 200 characters",
+        "must be 5 or less",
+        "must be 1 or more",
+        'Line 2: driver_id: must be 1 or more: found "0"',
+        expect.stringMatching(
+          /^Line 3: driver_name: is longer than 200 characters: found "n{39}…"$/,
+        ),
+        expect.stringMatching(
+          /^Line 4: violation_description: is longer than 500 characters: found /,
+        ),
+        expect.stringMatching(/^Line 5: violation_code: is longer than 64 characters: found /),
+        'Line 6: driver_id: must be a whole number such as 1042: found "99999999999"',
+        expect.stringMatching(/^Line 7: time_zone: is longer than 64 characters: found /),
+        'Line 58: driver_id: has more than 50 violation rows: a driver takes at most 50: found "6"',
+      ]),
+    );
+    for (const text of shown) {
+      expect(text).not.toMatch(
+        /Too (big|small)|expected (array|string|number)|Invalid input|<=|>=/,
+      );
+    }
+  });
+});
+
+describe("drivers CSV: bounded, whatever the file holds", () => {
+  it("skips 5 MiB of blank lines without keeping them, and says the file has no drivers", () => {
+    const blank = new TextEncoder().encode(
+      `${HEADER}\n${"\n".repeat(5 * 1024 * 1024 - HEADER.length - 1)}`,
+    );
+    const parsed = parseDriversCsv(blank);
+    expect(parsed.drivers).toEqual([]);
+    expect(parsed.problems.isEmpty).toBe(true);
+    expect(campaignRequestFrom(form(), parsed)).toMatchObject({
+      ok: false,
+      fieldErrors: { drivers: "the file has no driver rows under its header" },
+    });
+  });
+
+  it("counts a million blank and empty rows between two drivers in the line numbers", () => {
+    const csv = [HEADER, row(1), "\n,,,,,,\n".repeat(500_000), row(2, { at: "later" })].join("\n");
+    expect(problemsOf(csv)).toEqual([
+      'Line 1000004: violation_occurred_at: must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T14:05:09.120Z: found "later"',
+    ]);
+  });
+
+  it("keeps one entry per problem, not per line, for 100,000 bad rows", () => {
+    const rows = [HEADER];
+    for (let id = 1; id <= 100_000; id++) rows.push(`${id},12,N,,,,`);
+    const result = campaignRequestFrom(form(), parseDriversCsv(rows.join("\n")));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const { shown, more } = result.csvProblems.firstEntries();
+    expect(more).toBe(0);
+    expect(shown).toEqual([
+      'Lines 2-10001: phone_number: has the wrong number of digits for a US number: found "12"',
+      "Lines 2-10001: violation_code: is empty",
+      "Lines 2-10001: violation_description: is empty",
+      "Lines 2-10001: violation_occurred_at: is empty",
+      "Line 10002: driver_id: is driver number 10,001: a campaign takes at most 10,000 drivers",
+    ]);
+  });
+});
+
+describe("drivers CSV: a file that is not one", () => {
+  it("refuses a 5 MiB row of commas before reading it, naming its line", () => {
+    const csv = `${HEADER}\n${row(1)}\n${",".repeat(5 * 1024 * 1024 - 200)}`;
+    const parsed = parseDriversCsv(csv);
+    expect(parsed.drivers).toEqual([]);
+    expect(parsed.problems.firstEntries().shown).toEqual([
+      "Line 3: columns: has more than 10,000 cells: this is not a drivers file (it has 7 columns)",
+    ]);
   });
 });

@@ -100,6 +100,7 @@ thead th { background: #f6f8fa; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.nowrap { white-space: nowrap; }
 td.text { min-width: 10rem; overflow-wrap: anywhere; }
+td.wide { min-width: 18rem; }
 
 .status { display: inline-block; font-weight: 700; font-size: 0.8rem; letter-spacing: 0.02em; padding: 0.1rem 0.45rem; border-radius: 999px; border: 1px solid currentColor; white-space: nowrap; }
 .status-RUNNING, .status-CALLING, .status-IN_PROGRESS { color: #0550ae; }
@@ -112,6 +113,15 @@ td.text { min-width: 10rem; overflow-wrap: anywhere; }
 .figure h3 { margin: 0; font-size: 0.95rem; color: #57606a; }
 .figure .big { font-size: 1.75rem; font-weight: 700; line-height: 1.2; font-variant-numeric: tabular-nums; }
 .figure ul { list-style: none; margin: 0.25rem 0 0; padding: 0; font-size: 0.92rem; }
+.figure .when { font-size: 1.1rem; font-weight: 700; margin: 0.35rem 0 0; overflow-wrap: anywhere; }
+ul.plain { list-style: none; margin: 0; padding: 0; }
+ul.plain li + li { margin-top: 0.25rem; }
+.search { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0.5rem 1rem; margin: 0.5rem 0 1rem; }
+.search .field { margin: 0; flex: 0 1 28rem; }
+input[type="search"] {
+  font: inherit; width: 100%; max-width: 28rem; padding: 0.45rem 0.6rem;
+  border: 1px solid #6e7781; border-radius: 6px; background: #fff; color: #1f2328;
+}
 
 .bar { display: block; width: 100%; height: 1rem; border-radius: 4px; background: #eaeef2; }
 .bar-small { max-width: 12rem; height: 0.75rem; }

@@ -10,7 +10,7 @@ import { TARGET_STATUSES, type TargetStatus } from "../../db/schema";
 import { type Html, layout } from "./layout";
 import {
   barLegend,
-  formatDriverLocal,
+  formatInZone,
   formatUtc,
   stackedBar,
   statusBadge,
@@ -76,7 +76,7 @@ function pageUrl(id: string, query: { status?: string; cursor?: string; page?: n
   return `/console/campaigns/${id}${search ? `?${search}` : ""}`;
 }
 
-function targetRow(campaignId: string, target: CampaignTargetView): Html {
+function targetRow(campaignId: string, target: CampaignTargetView, now: Date): Html {
   const latest = target.call_sids.at(-1);
   const reason =
     target.last_failure_reason && ["FAILED", "SKIPPED", "QUEUED"].includes(target.status)
@@ -92,7 +92,7 @@ function targetRow(campaignId: string, target: CampaignTargetView): Html {
     <td class="text">${target.driver_name}<span class="hint">driver ${target.driver_id}</span></td>
     <td>${statusBadge(target.status)}${reason}</td>
     <td>${waiting}</td>
-    <td class="nowrap">${formatDriverLocal(target.next_attempt_at, target.time_zone)}</td>
+    <td class="nowrap">${formatInZone(target.next_attempt_at, target.time_zone, now)}</td>
     <td class="num">${target.attempts}</td>
     <td>${target.call_successful ?? "—"}</td>
     <td class="nowrap">${call}</td>
@@ -132,7 +132,7 @@ export function campaignPage(props: CampaignPageProps): Html {
       <tbody>${
         props.targets.length === 0
           ? html`<tr><td colspan="8">No drivers here.</td></tr>`
-          : props.targets.map((target) => targetRow(campaign.id, target))
+          : props.targets.map((target) => targetRow(campaign.id, target, props.now))
       }</tbody>
     </table>`,
   );
@@ -191,7 +191,7 @@ export function campaignPage(props: CampaignPageProps): Html {
           <dt>Time zone</dt><dd>${campaign.time_zone ?? "each driver's own"}</dd>
           <dt>Calling window</dt><dd>${campaign.calling_window.start}–${campaign.calling_window.end}, each driver's local time</dd>
           <dt>Days</dt><dd>${campaign.calling_window.days.join(", ")}</dd>
-          <dt>Start at</dt><dd>${formatUtc(campaign.start_at)}</dd>
+          <dt>Start at</dt><dd>${formatInZone(campaign.start_at, campaign.time_zone ?? "UTC", props.now)}</dd>
           <dt>Attempts</dt><dd>at most ${campaign.retry.max_attempts}, ${campaign.retry.backoff_minutes} minutes apart; retried: ${campaign.retry.on.join(", ")}</dd>
         </dl>
       </section>`,

@@ -1,9 +1,12 @@
-// /console/campaigns/new: the form that starts a campaign from a CSV of drivers. On a
-// problem it comes back (422) with the fields as sent, the field problems beside their
-// fields, and the file's problems as `Line N: column: what is wrong`.
+// /console/campaigns/new: the form that starts a campaign from a CSV of drivers. A good
+// form leads to the review page (review-campaign.ts); on a problem it comes back (422)
+// with the fields as sent, the field problems beside their fields, and the file's problems
+// as `Line N: column: what is wrong` (grouped: `Lines 2-40, 97: ...`). A file that could
+// be read is kept (carried-file.ts), so fixing a field does not mean choosing it again.
 import { html } from "hono/html";
-import { WEEKDAYS } from "../../calling-rules/time-zone";
+import { selectableTimeZones, WEEKDAYS } from "../../calling-rules/time-zone";
 import { type CampaignFormValues, FIELD_LABELS, type FormField } from "../campaign-form";
+import { phoneCountries } from "../phone-number";
 import { attributes, type Html, layout, pageTitle } from "./layout";
 
 const DAY_NAMES: Readonly<Record<(typeof WEEKDAYS)[number], string>> = {
@@ -16,30 +19,42 @@ const DAY_NAMES: Readonly<Record<(typeof WEEKDAYS)[number], string>> = {
   sun: "Sunday",
 };
 
-/** Offered as suggestions; any IANA name is accepted. */
-const COMMON_ZONES = [
-  "America/New_York",
-  "America/Chicago",
-  "America/Denver",
-  "America/Phoenix",
-  "America/Los_Angeles",
-  "America/Anchorage",
-  "Pacific/Honolulu",
-  "America/Puerto_Rico",
-  "America/Toronto",
-  "America/Mexico_City",
-  "UTC",
-];
+let countryOptions: Html[] | undefined;
+
+/** "US" with its English name as the option's label, where Intl knows it. */
+function countryList(): Html[] {
+  if (countryOptions === undefined) {
+    let names: Intl.DisplayNames | undefined;
+    try {
+      names = new Intl.DisplayNames(["en"], { type: "region" });
+    } catch {
+      names = undefined;
+    }
+    countryOptions = phoneCountries().map(
+      (code) => html`<option value="${code}">${names?.of(code) ?? code}</option>`,
+    );
+  }
+  return countryOptions;
+}
+
+let zoneOptions: Html[] | undefined;
+
+function zoneList(): Html[] {
+  zoneOptions ??= selectableTimeZones().map((zone) => html`<option value="${zone}"></option>`);
+  return zoneOptions;
+}
 
 const HINTS: Readonly<Record<Exclude<FormField, "days" | "drivers">, string>> = {
   name: "Shown in the campaign list and the results file.",
   time_zone:
-    "IANA name such as America/Chicago: for drivers whose time_zone is empty, and for Start at.",
+    "Pick or type an IANA name such as America/Chicago: for drivers whose time_zone is empty, and for Start at.",
   calls_from: "HH:MM, each driver's own time",
   calls_until: "HH:MM, each driver's own time",
   start_at: "YYYY-MM-DD HH:MM in the Time zone above; empty = now",
   attempts: "1 to 5 calls at most, the first included",
   backoff_minutes: "1 to 1440; busy, no answer and voicemail are retried",
+  phone_country:
+    "Two-letter code. Numbers in the file may be written as (555) 123-4567; those without + and a country code are read as this country's.",
 };
 
 export interface NewCampaignProps {
@@ -49,6 +64,14 @@ export interface NewCampaignProps {
   csvProblems?: { shown: string[]; more: number };
   /** A problem with the form as a whole (a reused form). */
   formError?: { text: string; link?: { href: string; text: string } };
+  /** The file sent before, carried on so it need not be chosen again. */
+  keptFile?: KeptFile;
+}
+
+export interface KeptFile {
+  /** carried-file.ts's packing of it. */
+  packed: string;
+  name: string;
 }
 
 export function newCampaignPage(props: NewCampaignProps): Html {
@@ -107,7 +130,15 @@ export function newCampaignPage(props: NewCampaignProps): Html {
               ${problems.more > 0 ? html`<p>and ${problems.more} more</p>` : ""}`
             : ""
         }
-        ${problems.shown.length > 0 || errors.drivers ? html`<p>Choose the file again after fixing it: a browser does not send a file twice.</p>` : ""}
+        ${
+          props.keptFile
+            ? problems.shown.length > 0
+              ? html`<p>The file ${props.keptFile.name} is kept: choose it again only once you have fixed it.</p>`
+              : ""
+            : problems.shown.length > 0 || errors.drivers
+              ? html`<p>Choose the file again after fixing it: a browser does not send a file twice.</p>`
+              : ""
+        }
       </div>`
     : "";
 
@@ -133,18 +164,26 @@ export function newCampaignPage(props: NewCampaignProps): Html {
       ${summary}
       <form method="post" action="/console/campaigns" enctype="multipart/form-data" class="panel form" novalidate>
         <input type="hidden" name="idempotency_key" value="${v.idempotency_key}">
+        ${
+          props.keptFile
+            ? html`<input type="hidden" name="kept_file" value="${props.keptFile.packed}">
+              <input type="hidden" name="kept_file_name" value="${props.keptFile.name}">`
+            : ""
+        }
         ${field("name", text(v.name, { maxlength: "200" }))}
         ${field(
           "drivers",
           { type: "file", accept: ".csv,text/csv" },
-          html`One row per violation, up to 10,000 drivers and 5 MiB, UTF-8. Columns: driver_id,
+          html`${props.keptFile ? html`<strong>Using ${props.keptFile.name}, sent before: choose a file only to replace it.</strong> ` : ""}One row per violation, up to 10,000 drivers and 5 MiB, UTF-8. Columns: driver_id,
             phone_number, driver_name, time_zone (may be empty), violation_code,
             violation_description, violation_occurred_at.
             <a href="/console/drivers-template.csv">CSV template</a>`,
           Boolean(errors.drivers) || problems.shown.length > 0,
         )}
+        ${field("phone_country", text(v.phone_country, { class: "short", list: "countries", maxlength: "2", spellcheck: "false" }))}
+        <datalist id="countries">${countryList()}</datalist>
         ${field("time_zone", text(v.time_zone, { list: "zones", spellcheck: "false" }))}
-        <datalist id="zones">${COMMON_ZONES.map((zone) => html`<option value="${zone}"></option>`)}</datalist>
+        <datalist id="zones">${zoneList()}</datalist>
         <div class="row">
           ${field("calls_from", text(v.calls_from, { class: "short", inputmode: "numeric" }))}
           ${field("calls_until", text(v.calls_until, { class: "short", inputmode: "numeric" }))}
@@ -164,7 +203,8 @@ export function newCampaignPage(props: NewCampaignProps): Html {
           ${field("attempts", number(v.attempts, 1, 5))}
           ${field("backoff_minutes", number(v.backoff_minutes, 1, 1440))}
         </div>
-        <button type="submit" class="primary">Start campaign</button>
+        <p class="hint" id="start-hint">Nothing is called yet: the next page shows the drivers, who is on the do-not-call list and when the first call can happen, and starts the campaign only when you say so.</p>
+        <button type="submit" class="primary" aria-describedby="start-hint">Start campaign</button>
       </form>`,
   });
 }

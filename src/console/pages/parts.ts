@@ -2,7 +2,7 @@
 // are attributes and need no inline style under the CSP; each has a text equivalent),
 // a table box that scrolls on its own on a phone.
 import { html } from "hono/html";
-import { formatLocal } from "../../calling-rules/time-zone";
+import { formatLocalDate } from "../../calling-rules/time-zone";
 import type { CampaignView } from "../../campaigns/schemas";
 import type { Html } from "./layout";
 
@@ -15,11 +15,15 @@ export function formatUtc(iso: string | null | undefined, withSeconds = false): 
   return `${text.slice(0, 10)} ${text.slice(11, withSeconds ? 19 : 16)} UTC`;
 }
 
-/** "08:00 Tue, America/Denver": a driver's next attempt in its own local time. */
-export function formatDriverLocal(iso: string | null, timeZone: string): string {
+/**
+ * "08:00 Tue 8 Dec, America/Denver": an instant in the zone it is about (a driver's next
+ * attempt in the driver's zone, a campaign's start in the campaign's), with its date, and
+ * the year when it is not this year.
+ */
+export function formatInZone(iso: string | null, timeZone: string, now: Date): string {
   if (!iso) return "—";
   try {
-    return formatLocal(new Date(iso), timeZone);
+    return formatLocalDate(new Date(iso), timeZone, now);
   } catch {
     return formatUtc(iso);
   }
