@@ -43,6 +43,7 @@ import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
 import { doNotCallRoutes } from "./pages/do-not-call";
+import { integrationsRoutes } from "./pages/integrations";
 import { ASSET_PATHS } from "./pages/layout";
 import { newCampaignRoutes } from "./pages/review-campaign";
 import { signInPage } from "./pages/sign-in";
@@ -344,6 +345,7 @@ consoleRoutes.get("/calls/:call_sid", async (c) => {
 });
 
 consoleRoutes.route("/", doNotCallRoutes);
+consoleRoutes.route("/", integrationsRoutes);
 
 consoleRoutes.get("/activity", async (c) => {
   const db = databaseOf(c);

@@ -108,6 +108,8 @@ export default async function setup(project: TestProject) {
         ELEVENLABS_API_BASE_URL: simulator.url,
         MAX_LIVE_CALLS: String(MAX_LIVE_CALLS),
         CALL_CONCURRENCY: "5",
+        // Event endpoints on 127.0.0.1: the receivers the tests start.
+        ALLOW_LOCAL_EVENT_ENDPOINTS: "true",
       },
       onSpawn: (stop) => stops.push(stop),
     });

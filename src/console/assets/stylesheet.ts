@@ -72,7 +72,7 @@ label, legend { font-weight: 600; }
 .field { margin: 0 0 1rem; }
 .field label { display: block; margin-bottom: 0.25rem; }
 .hint { display: block; color: #57606a; font-size: 0.9rem; font-weight: 400; }
-input[type="text"], input[type="number"], input[type="password"], input[type="file"], select {
+input[type="text"], input[type="url"], input[type="number"], input[type="password"], input[type="file"], select {
   font: inherit; width: 100%; max-width: 28rem; padding: 0.45rem 0.6rem;
   border: 1px solid #6e7781; border-radius: 6px; background: #fff; color: #1f2328;
 }
@@ -85,6 +85,10 @@ fieldset { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem 1rem 0
 .checks input { width: 1.15rem; height: 1.15rem; }
 .row { display: flex; flex-wrap: wrap; gap: 0 1.5rem; }
 .error-text { display: block; color: #a40e26; font-weight: 600; }
+.field .event-choice { display: flex; gap: 0.4rem; align-items: baseline; margin: 0.2rem 0; }
+.field .event-choice label { display: inline; font-weight: 400; margin: 0; }
+input.wide { max-width: 100%; }
+.notice-panel { border: 2px solid #1a7f37; }
 
 .alert { border: 2px solid #a40e26; background: #fff5f5; border-radius: 8px; padding: 0.75rem 1rem; margin: 1rem 0; }
 .alert h2 { margin-top: 0; color: #a40e26; }

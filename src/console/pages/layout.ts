@@ -18,7 +18,7 @@ export const ASSET_PATHS = {
   script: "/console/assets/console.js",
 } as const;
 
-export type Section = "campaigns" | "do-not-call" | "activity";
+export type Section = "campaigns" | "do-not-call" | "integrations" | "activity";
 
 export interface LayoutProps {
   title: string;
@@ -53,6 +53,7 @@ export function layout(props: LayoutProps): Html {
             <ul>
               <li><a href="/console"${current("campaigns")}>Campaigns</a></li>
               <li><a href="/console/do-not-call"${current("do-not-call")}>Do-not-call list</a></li>
+              <li><a href="/console/integrations"${current("integrations")}>Integrations</a></li>
               <li><a href="/console/activity"${current("activity")}>Activity</a></li>
             </ul>
           </nav>
