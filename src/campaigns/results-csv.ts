@@ -45,8 +45,9 @@ function dataCollectionCell(value: unknown): string {
 interface ResultRow extends Record<string, unknown> {
   position: number;
   driver_id: number;
-  driver_name: string;
-  phone_number: string;
+  /** NULL once the driver's data was erased: an empty cell. */
+  driver_name: string | null;
+  phone_number: string | null;
   status: string;
   attempts: number;
   last_call_sid: string | null;
@@ -135,8 +136,8 @@ export async function campaignResultsCsv(
             : (row.data_collection ?? {});
         return [
           String(row.driver_id),
-          escapeFormula(row.driver_name),
-          row.phone_number,
+          escapeFormula(row.driver_name ?? ""),
+          row.phone_number ?? "",
           row.status,
           String(row.attempts),
           row.last_call_sid ?? "",

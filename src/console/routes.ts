@@ -62,6 +62,7 @@ import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
 import { DO_NOT_CALL_PAGE_SIZE, type DoNotCallPageProps, doNotCallPage } from "./pages/do-not-call";
+import { eraseDriverRoutes } from "./pages/erase-driver";
 import { ASSET_PATHS, type Html, type Section } from "./pages/layout";
 import { messagePage } from "./pages/message";
 import { type NewCampaignProps, newCampaignPage } from "./pages/new-campaign";
@@ -644,6 +645,11 @@ consoleRoutes.get("/activity", async (c) => {
     }),
   );
 });
+
+consoleRoutes.route(
+  "/",
+  eraseDriverRoutes({ render, renderMessage, formLimit: limit(FORM_LIMIT_BYTES) }),
+);
 
 consoleRoutes.all("*", (c) => {
   if (c.req.path === "/console/" && c.req.method === "GET") return c.redirect("/console", 303);
