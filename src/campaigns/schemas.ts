@@ -141,7 +141,9 @@ export const campaignTargetSchema = z
     driver_name: z
       .string()
       .nullable()
-      .openapi({ description: "null once the driver's data was erased (POST /drivers/{driver_id}/erase)." }),
+      .openapi({
+        description: "null once the driver's data was erased (POST /drivers/{driver_id}/erase).",
+      }),
     phone_number: z
       .string()
       .nullable()
