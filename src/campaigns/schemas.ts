@@ -138,12 +138,9 @@ export type CampaignView = z.infer<typeof campaignSchema>;
 export const campaignTargetSchema = z
   .object({
     driver_id: z.number().int(),
-    driver_name: z
-      .string()
-      .nullable()
-      .openapi({
-        description: "null once the driver's data was erased (POST /drivers/{driver_id}/erase).",
-      }),
+    driver_name: z.string().nullable().openapi({
+      description: "null once the driver's data was erased (POST /drivers/{driver_id}/erase).",
+    }),
     phone_number: z
       .string()
       .nullable()
