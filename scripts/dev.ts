@@ -7,7 +7,8 @@
 // Crons: wrangler dev never fires cron triggers itself, so this script does, on their
 // schedule (UTC minutes), through wrangler's /__scheduled?cron=... route:
 //   `* * * * *`   every minute (campaign dispatch safety net, idempotency-key cleanup);
-//   `*/5 * * * *` every 5 minutes (the reconciler).
+//   `*/5 * * * *` every 5 minutes (the reconciler);
+//   `17 3 * * *`  daily at 03:17 UTC (the retention purge).
 // A firing prints nothing unless it fails. The Cloudflare Queue needs nothing here: wrangler
 // dev runs the producer and consumer declared in wrangler.toml.
 //
@@ -34,10 +35,11 @@ import { ensureOperatorWithToken } from "./lib/operators.ts";
 const port = Number(process.env.PORT ?? 8787);
 const log = (line: string) => console.log(`[dev] ${line}`);
 
-/** The crons of wrangler.toml's [triggers], and which minutes (UTC) each fires on. */
+/** The crons of wrangler.toml's [triggers], and at which minutes (UTC) each fires. */
 const CRONS = [
-  { cron: "* * * * *", fires: (_minute: number) => true },
-  { cron: "*/5 * * * *", fires: (minute: number) => minute % 5 === 0 },
+  { cron: "* * * * *", fires: (_at: Date) => true },
+  { cron: "*/5 * * * *", fires: (at: Date) => at.getUTCMinutes() % 5 === 0 },
+  { cron: "17 3 * * *", fires: (at: Date) => at.getUTCHours() === 3 && at.getUTCMinutes() === 17 },
 ];
 /** A minute that starts sooner than this after wrangler was spawned is skipped (not ready yet). */
 const CRON_START_GRACE_MS = 20_000;
@@ -187,7 +189,7 @@ async function main() {
   });
   scheduleCrons(Date.now() + CRON_START_GRACE_MS);
   log(
-    `serving on http://127.0.0.1:${port}; crons ${CRONS.map(({ cron }) => `"${cron}"`).join(" and ")} ` +
+    `serving on http://127.0.0.1:${port}; crons ${CRONS.map(({ cron }) => `"${cron}"`).join(", ")} ` +
       "fire on schedule — Ctrl-C stops everything",
   );
 }
@@ -198,7 +200,7 @@ function scheduleCrons(notBefore: number) {
     if (shuttingDown) return;
     const now = new Date();
     // setTimeout may wake a few ms early: the minute is that of the nearest boundary.
-    const minute = new Date(Math.round(now.getTime() / 60_000) * 60_000).getUTCMinutes();
+    const minute = new Date(Math.round(now.getTime() / 60_000) * 60_000);
     if (now.getTime() >= notBefore) {
       for (const { cron, fires } of CRONS) if (fires(minute)) void fireCron(cron);
     }

@@ -20,6 +20,7 @@ import { jsonBodyOnly } from "./http/body";
 import { AppError, renderError } from "./http/errors";
 import { createLogger, describeError } from "./http/log";
 import { validationHook } from "./http/validation";
+import { retentionRoutes } from "./retention/routes";
 import { transcriptionRoutes } from "./transcriptions/routes";
 
 /** The real clock and ElevenLabs client, unless a test passes others. */
@@ -61,6 +62,7 @@ export function createApp(overrides: Partial<AppDeps> = {}) {
   app.route("/", doNotCallRoutes);
   app.route("/", auditRoutes);
   app.route("/", eventRoutes);
+  app.route("/", retentionRoutes);
   // The operator console: HTML pages for people, plain Hono routes, so not in the OpenAPI
   // document below.
   app.route("/console", consoleRoutes);

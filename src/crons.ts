@@ -4,3 +4,5 @@
 export const DISPATCH_CRON = "* * * * *";
 /** The reconciler: every 5 minutes. */
 export const RECONCILER_CRON = "*/5 * * * *";
+/** The retention purge (src/retention/purge.ts): daily at 03:17 UTC (off the hour, when many crons start). */
+export const RETENTION_CRON = "17 3 * * *";

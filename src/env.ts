@@ -23,6 +23,13 @@ export const envSchema = z.object({
   CALL_CONCURRENCY: z.coerce.number().int().min(1).max(6).default(5),
   /** The ElevenLabs plan's concurrent conversations: no dial makes more calls live. */
   MAX_LIVE_CALLS: z.coerce.number().int().min(1).max(1000).default(10),
+  /**
+   * Days a finished call keeps its transcript, analysis and failure detail: the daily cron
+   * purges them afterwards (src/retention/purge.ts). The Call row itself stays.
+   */
+  RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+  /** Days an audit event is kept: the daily cron deletes older ones (the only deletion). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(730),
   /** Local only: the local Neon HTTP endpoint that stands in for Neon's SQL-over-HTTP proxy. */
   NEON_HTTP_ENDPOINT: z.url().optional(),
   /**

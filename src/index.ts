@@ -3,10 +3,11 @@
 //                left behind, finished campaigns), expired idempotency keys, and the
 //                post-call inbox (events whose call became known, events 24 hours old)
 //   */5 * * * *  the reconciler (calls whose post-call webhook never came)
-
+//   17 3 * * *   the retention purge (transcripts and analyses after RETENTION_DAYS, audit
+//                events after AUDIT_RETENTION_DAYS)
 import { createApp, withDefaultDeps } from "./app";
 import type { AppDeps } from "./app-env";
-import { RECONCILER_CRON } from "./crons";
+import { RECONCILER_CRON, RETENTION_CRON } from "./crons";
 import { createDatabase, type Database } from "./db/client";
 import { wakeDispatcher } from "./dispatch/queue";
 import { runDispatch } from "./dispatch/run";
@@ -25,6 +26,7 @@ import { nudgeEventSender } from "./events/queue";
 import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
 import { createLogger, describeError, type Logger } from "./http/log";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
+import { runRetention } from "./retention/purge";
 
 export function createWorker(overrides: Partial<AppDeps> = {}) {
   const deps = withDefaultDeps(overrides);
@@ -156,6 +158,24 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
             await wakeDispatcher(env.DISPATCH_QUEUE, log, { reason: "reconciler_freed_slots" });
             await nudgeEventSender(env.EVENTS_QUEUE, log, { reason: "reconciler_finished_calls" });
           }
+          return;
+        }
+        if (controller.cron === RETENTION_CRON) {
+          const report = await runRetention({
+            db: background.db,
+            now: deps.clock.now(),
+            retentionDays: background.config.RETENTION_DAYS,
+            auditRetentionDays: background.config.AUDIT_RETENTION_DAYS,
+            log,
+          });
+          log.info("retention_run", {
+            calls_purged: report.calls,
+            transcript_turns_deleted: report.transcriptTurns,
+            audit_events_deleted: report.auditEvents,
+            batches: report.batches,
+            longest_batch_ms: report.longestBatchMs,
+            unfinished: report.unfinished,
+          });
           return;
         }
         const expired = await deleteExpiredIdempotencyKeys(background.db);

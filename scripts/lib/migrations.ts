@@ -153,8 +153,9 @@ function folderEndingAt(folder: string, last: JournalEntry): string {
 /**
  * The first line that marks a migration to be run outside a transaction, one statement at
  * a time: `CREATE INDEX CONCURRENTLY` on a live table cannot run inside one. Such a
- * migration holds nothing but index builds, each written to be run again after a failure
- * (`IF NOT EXISTS`), and is recorded only when every index it built is valid.
+ * migration holds index builds and, at most, catalog-only changes they need (0016), each
+ * written to be run again after a failure (`IF NOT EXISTS`), and is recorded only when
+ * every index it built is valid.
  */
 export const NO_TRANSACTION_MARKER = "-- migrate: no-transaction";
 

@@ -56,6 +56,10 @@ export interface CallDetails {
   /** Not in the API's call object: the console shows it. */
   failure_detail: string | null;
   phone_number: string | null;
+  /** When the transcript and analysis were removed (retention purge or erasure), or null. */
+  data_purged_at: string | null;
+  /** When the driver's data was erased from this call, or null. */
+  erased_at: string | null;
 }
 
 const parsedJson = <T>(value: T | string): T =>
@@ -86,6 +90,8 @@ export async function getCallWithTranscript(
           ...callViewFields,
           failure_detail: calls.failureDetail,
           phone_number: calls.phoneNumber,
+          data_purged_at: isoUtc<string | null>(calls.dataPurgedAt),
+          erased_at: isoUtc<string | null>(calls.erasedAt),
           call_successful: calls.callSuccessful,
           transcript_summary: calls.transcriptSummary,
           data_collection: calls.dataCollection,
@@ -124,6 +130,8 @@ export async function getCallWithTranscript(
     transcript,
     failure_detail,
     phone_number,
+    data_purged_at,
+    erased_at,
     call_successful,
     transcript_summary,
     data_collection,
@@ -144,6 +152,8 @@ export async function getCallWithTranscript(
     },
     failure_detail,
     phone_number,
+    data_purged_at,
+    erased_at,
   };
 }
 

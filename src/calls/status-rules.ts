@@ -10,7 +10,9 @@
 //                              gives up
 //   FAILED      -> COMPLETED   only when the failure may have rung (MAY_HAVE_RUNG) and
 //                              ElevenLabs then reports the conversation: the driver was
-//                              reached, so the call must not read as a failure
+//                              reached, so the call must not read as a failure; and not
+//                              once the call's data was purged or erased (src/retention/):
+//                              the report would write back what was removed
 //   anything else: never. A finished call never goes back to IN_PROGRESS (it would take a
 //   live-call slot again), and COMPLETED is final.
 //
@@ -102,8 +104,11 @@ const mayHaveRungList = sql.join(
   sql`, `,
 );
 
-/** Calls a post-call report of the conversation may complete (IN_PROGRESS, or FAILED but may have rung). */
-export const COMPLETABLE: SQL = sql`(calls.status = 'IN_PROGRESS' OR (calls.status = 'FAILED' AND ${reasonCode} IN (${mayHaveRungList})))`;
+/**
+ * Calls a post-call report of the conversation may complete: IN_PROGRESS, or FAILED but
+ * may have rung and still holding its data. (A live call is never purged or erased.)
+ */
+export const COMPLETABLE: SQL = sql`(calls.status = 'IN_PROGRESS' OR (calls.status = 'FAILED' AND ${reasonCode} IN (${mayHaveRungList}) AND calls.data_purged_at IS NULL))`;
 
 /**
  * Whether `phoneNumber` (an SQL expression) has a live call, from any campaign or batch:

@@ -300,8 +300,8 @@ interface TargetRow extends Record<string, unknown> {
   campaign_found: boolean;
   position: number | null;
   driver_id: number;
-  driver_name: string;
-  phone_number: string;
+  driver_name: string | null;
+  phone_number: string | null;
   time_zone: string;
   status: TargetStatus;
   wait_reason: WaitReason | null;

@@ -52,8 +52,9 @@ function dataCollectionCell(value: unknown): string {
 interface ResultRow extends Record<string, unknown> {
   position: number;
   driver_id: number;
-  driver_name: string;
-  phone_number: string;
+  /** NULL once the driver's data was erased: an empty cell. */
+  driver_name: string | null;
+  phone_number: string | null;
   status: string;
   attempts: number;
   last_call_sid: string | null;
@@ -142,8 +143,8 @@ export async function campaignResultsCsv(
             : (row.data_collection ?? {});
         return [
           escapeFormula(String(row.driver_id)),
-          escapeFormula(row.driver_name),
-          row.phone_number,
+          escapeFormula(row.driver_name ?? ""),
+          row.phone_number ?? "",
           escapeFormula(row.status),
           escapeFormula(String(row.attempts)),
           escapeFormula(row.last_call_sid ?? ""),

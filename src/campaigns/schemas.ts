@@ -138,8 +138,13 @@ export type CampaignView = z.infer<typeof campaignSchema>;
 export const campaignTargetSchema = z
   .object({
     driver_id: z.number().int(),
-    driver_name: z.string(),
-    phone_number: z.string(),
+    driver_name: z.string().nullable().openapi({
+      description: "null once the driver's data was erased (POST /drivers/{driver_id}/erase).",
+    }),
+    phone_number: z
+      .string()
+      .nullable()
+      .openapi({ description: "null once the driver's data was erased." }),
     time_zone: z.string(),
     status: z.enum(TARGET_STATUSES),
     waiting_for: z.enum(WAITING_FOR).nullable().openapi({

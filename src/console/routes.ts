@@ -43,6 +43,7 @@ import { callPage } from "./pages/call";
 import { campaignPage, cancelCampaignPage, TARGETS_PAGE_SIZE } from "./pages/campaign";
 import { CAMPAIGNS_PAGE_SIZE, campaignsPage } from "./pages/campaigns";
 import { doNotCallRoutes } from "./pages/do-not-call";
+import { eraseDriverRoutes } from "./pages/erase-driver";
 import { integrationsRoutes } from "./pages/integrations";
 import { ASSET_PATHS } from "./pages/layout";
 import { newCampaignRoutes } from "./pages/review-campaign";
@@ -374,6 +375,11 @@ consoleRoutes.get("/activity", async (c) => {
     }),
   );
 });
+
+consoleRoutes.route(
+  "/",
+  eraseDriverRoutes({ render, renderMessage, formLimit: limit(FORM_LIMIT_BYTES) }),
+);
 
 consoleRoutes.all("*", (c) => {
   if (c.req.path === "/console/" && c.req.method === "GET") return c.redirect("/console", 303);

@@ -70,6 +70,14 @@ export const calls = pgTable(
     batchId: uuid("batch_id"),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+    /**
+     * When the transcript, analysis and failure detail were removed: by the retention purge
+     * (RETENTION_DAYS after the call ended) or by an erasure (src/retention/). A report that
+     * comes later never writes them back.
+     */
+    dataPurgedAt: timestamptz("data_purged_at"),
+    /** When the driver's data was erased from this call (its number too): src/retention/erase.ts. */
+    erasedAt: timestamptz("erased_at"),
   },
   (table) => [
     index("idx_calls_batch_id").on(table.batchId).where(sql`batch_id IS NOT NULL`),
@@ -89,6 +97,11 @@ export const calls = pgTable(
       table.createdAt.desc().nullsFirst(),
       table.id.desc().nullsFirst(),
     ),
+    // The retention purge's queue (0016, built CONCURRENTLY): finished calls that still hold
+    // their data, by when they ended (src/retention/purge.ts, CALL_ENDED_AT).
+    index("idx_calls_to_purge")
+      .on(sql`(coalesce(${table.callEndTime}, ${table.updatedAt}))`)
+      .where(sql`${table.dataPurgedAt} IS NULL AND ${table.status} <> 'IN_PROGRESS'`),
     // One number, one live call (0011, built CONCURRENTLY): what holds it when claims race.
     uniqueIndex("uq_calls_live_phone_number")
       .on(table.phoneNumber)
@@ -216,8 +229,9 @@ export const campaignTargets = pgTable(
       .references(() => campaigns.id, { onDelete: "cascade" }),
     position: integer("position").notNull(),
     driverId: integer("driver_id").notNull(),
-    driverName: text("driver_name").notNull(),
-    phoneNumber: text("phone_number").notNull(),
+    /** NULL once the driver's data is erased (erasedAt), as phoneNumber. */
+    driverName: text("driver_name"),
+    phoneNumber: text("phone_number"),
     timeZone: text("time_zone").notNull(),
     violations: jsonb("violations").notNull(),
     status: text("status").$type<TargetStatus>().notNull().default("QUEUED"),
@@ -228,6 +242,11 @@ export const campaignTargets = pgTable(
     lastFailureReason: text("last_failure_reason"),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+    /**
+     * When the driver's data was erased (src/retention/erase.ts): name and number NULL,
+     * violations `[]`; a target still QUEUED then was CANCELLED `driver_erased`.
+     */
+    erasedAt: timestamptz("erased_at"),
   },
   (table) => [
     unique("uq_campaign_targets_position").on(table.campaignId, table.position),
@@ -239,6 +258,8 @@ export const campaignTargets = pgTable(
       .on(sql`(coalesce(${table.windowEndsAt}, '-infinity'::timestamptz))`)
       .where(sql`${table.status} = 'QUEUED'`),
     index("idx_campaign_targets_campaign_status").on(table.campaignId, table.status),
+    // A driver's targets, for erasure (0016, built CONCURRENTLY).
+    index("idx_campaign_targets_driver_id").on(table.driverId),
     check(
       "ck_campaign_targets_status",
       sql`${table.status} IN ('QUEUED', 'CALLING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED')`,

@@ -74,13 +74,15 @@ function isJsonContentType(contentType: string | undefined): boolean {
 
 /**
  * Routes whose body is optional: an action on what the path names (cancel a campaign, put
- * a number on the do-not-call list). Sent without a body, they skip the JSON rule.
+ * a number on the do-not-call list, erase a driver's data). Sent without a body, they skip
+ * the JSON rule.
  */
 const BODY_OPTIONAL = [
   /^\/campaigns\/[^/]+\/cancel$/,
   /^\/do-not-call\/[^/]+$/,
   /^\/event-endpoints\/[^/]+\/(rotate-secret|enable)$/,
   /^\/events\/[^/]+\/resend$/,
+  /^\/drivers\/[^/]+\/erase$/,
 ];
 
 function hasNoBody(c: Parameters<MiddlewareHandler<AppEnv>>[0]): boolean {

@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   campaign_not_found: 404,
   campaign_finished: 409,
+  driver_in_call: 409,
   idempotency_key_in_use: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -21,7 +21,7 @@ const DESCRIPTIONS: Record<number, string> = {
   413: `Body larger than the route's limit (details.max_bytes): ${Object.entries(BODY_RULES)
     .map(([route, rule]) => `${formatBytes(rule.maxBytes)} for ${route}`)
     .join(", ")}, ${formatBytes(DEFAULT_MAX_BODY_BYTES)} for every other route`,
-  409: "Conflicts with the current state: idempotency_key_in_use (the first request with this key is still being answered), or campaign_finished",
+  409: "Conflicts with the current state: idempotency_key_in_use (the first request with this key is still being answered), campaign_finished, or driver_in_call (an erasure while the driver is on a live call)",
   415: "Body is not JSON",
   422: "idempotency_key_reused: this Idempotency-Key came with a different body in the last 24 hours",
   429: "at_capacity: more drivers than free live-call slots; nothing written, nobody called (see Retry-After and details)",

@@ -408,6 +408,31 @@ describe("migrations", () => {
     },
   );
 
+  it("rolls 0016 back with an erased campaign target, which the code before it can read", async () => {
+    const url = await freshDatabase();
+    await applyMigrations(url);
+    await withClient(url, async (client) => {
+      await client.query(
+        `INSERT INTO campaigns (id, calling_window, start_at, retry_max_attempts, retry_backoff_minutes, retry_on)
+         VALUES ('00000000-0000-4000-8000-000000000016', '{"start":"08:00","end":"21:00","days":null}', now(), 3, 60, '{busy}')`,
+      );
+      await client.query(
+        `INSERT INTO campaign_targets (campaign_id, position, driver_id, driver_name, phone_number, time_zone,
+           violations, status, last_failure_reason, erased_at)
+         VALUES ('00000000-0000-4000-8000-000000000016', 1, 1042, NULL, NULL, 'America/Chicago', '[]',
+                 'CANCELLED', 'driver_erased', now())`,
+      );
+    });
+    const before = TAGS[TAGS.findIndex((tag) => tag.startsWith("0016")) - 1] as string;
+    await rollbackTo(url, before);
+    const reference = await freshDatabase();
+    await applyMigrations(reference, { to: before });
+    expect(await catalogSnapshot(url)).toEqual(await catalogSnapshot(reference));
+    expect(
+      await rows(url, "SELECT driver_name, phone_number, status FROM campaign_targets"),
+    ).toEqual([{ driver_name: "(erased)", phone_number: "", status: "CANCELLED" }]);
+  });
+
   it("refuses to drop the legacy tables while they hold data", async () => {
     const url = await freshDatabase();
     await applyMigrations(url, { to: "0000" });

@@ -31,6 +31,32 @@ function pairsTable(
   );
 }
 
+/** Why the transcript and analysis are gone, when they are (src/retention/). */
+function removedNotice(details: CallDetails): Html | string {
+  if (details.erased_at) {
+    return html`<p class="notice" role="status">This driver's data was erased on ${formatUtc(details.erased_at)}: the phone number, transcript and analysis are gone. The call's status and times stay.</p>`;
+  }
+  if (details.data_purged_at) {
+    return html`<p class="notice" role="status">The transcript and analysis were removed on ${formatUtc(details.data_purged_at)}, when the call was older than the retention period. The call's status and times stay.</p>`;
+  }
+  return "";
+}
+
+/**
+ * The call's driver's erasure starts here: a GET form (no script under the CSP) to the
+ * confirmation page, which carries the call back. Not for legacy calls without a driver id.
+ */
+function eraseButton(details: CallDetails): Html | string {
+  const { driver_id: driverId, call_sid: callSid } = details.call;
+  if (driverId === null) return "";
+  return html`<div class="actions">
+    <form method="get" action="/console/drivers/${driverId}/erase">
+      <input type="hidden" name="call" value="${callSid}">
+      <button type="submit" class="danger">Erase this driver's data</button>
+    </form>
+  </div>`;
+}
+
 export function callPage(props: { details: CallDetails; campaignId?: string }): Html {
   const { call, analysis, transcript } = props.details;
   const back = props.campaignId
@@ -48,6 +74,8 @@ export function callPage(props: { details: CallDetails; campaignId?: string }): 
     section: "campaigns",
     body: html`<p>${back}</p>
       <h1>Call <span class="mono">${call.call_sid}</span> ${statusBadge(call.status)}</h1>
+      ${removedNotice(props.details)}
+      ${eraseButton(props.details)}
       <dl class="meta panel">
         <dt>Status</dt><dd>${call.status}</dd>
         <dt>Driver</dt><dd>${call.driver_id ?? "—"}</dd>
@@ -72,7 +100,7 @@ export function callPage(props: { details: CallDetails; campaignId?: string }): 
       </section>
       <section aria-labelledby="transcript-heading">
         <h2 id="transcript-heading">Transcript</h2>
-        ${transcript.length === 0 ? html`<p>No transcript yet.</p>` : html`<ol class="transcript">${turns}</ol>`}
+        ${transcript.length > 0 ? html`<ol class="transcript">${turns}</ol>` : props.details.data_purged_at ? html`<p>No transcript: removed.</p>` : html`<p>No transcript yet.</p>`}
       </section>`,
   });
 }

@@ -7,6 +7,7 @@ import { html } from "hono/html";
 import type { CampaignBreakdown } from "../../campaigns/breakdown";
 import type { CampaignTargetView, CampaignView } from "../../campaigns/schemas";
 import { TARGET_STATUSES, type TargetStatus } from "../../db/schema";
+import { DRIVER_ERASED } from "../../retention/erase";
 import { type Html, layout } from "./layout";
 import {
   barLegend,
@@ -79,7 +80,9 @@ function pageUrl(id: string, query: { status?: string; cursor?: string; page?: n
 function targetRow(campaignId: string, target: CampaignTargetView, now: Date): Html {
   const latest = target.call_sids.at(-1);
   const reason =
-    target.last_failure_reason && ["FAILED", "SKIPPED", "QUEUED"].includes(target.status)
+    target.last_failure_reason &&
+    (["FAILED", "SKIPPED", "QUEUED"].includes(target.status) ||
+      target.last_failure_reason === DRIVER_ERASED)
       ? html`<span class="hint">${target.last_failure_reason}</span>`
       : "";
   const waiting = target.waiting_for
@@ -89,14 +92,14 @@ function targetRow(campaignId: string, target: CampaignTargetView, now: Date): H
     ? html`<a href="/console/calls/${encodeURIComponent(latest)}?campaign=${campaignId}">${latest}</a>`
     : "—";
   return html`<tr>
-    <td class="text">${target.driver_name}<span class="hint">driver ${target.driver_id}</span></td>
+    <td class="text">${target.driver_name ?? "(erased)"}<span class="hint">driver ${target.driver_id}</span></td>
     <td>${statusBadge(target.status)}${reason}</td>
     <td>${waiting}</td>
     <td class="nowrap">${formatInZone(target.next_attempt_at, target.time_zone, now)}</td>
     <td class="num">${target.attempts}</td>
     <td>${target.call_successful ?? "—"}</td>
     <td class="nowrap">${call}</td>
-    <td class="nowrap mono">${target.phone_number}</td>
+    <td class="nowrap mono">${target.phone_number ?? "—"}</td>
   </tr>`;
 }
 
