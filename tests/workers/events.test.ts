@@ -435,6 +435,26 @@ describe("the outbox", () => {
     expect(events).toEqual([{ type: "call.completed" }]);
   });
 
+  it("loses a driver's events, delivery log included, when the driver's data is erased", async () => {
+    const lab = await newLab();
+    const receiver = await eventReceiver();
+    await registerEndpoint(lab, receiver.url, ["call.failed"]);
+    await failBatchCall(lab, 31);
+    await failBatchCall(lab, 32);
+    await consumeEvents(lab);
+    expect(await receiver.received()).toHaveLength(2);
+    const erased = await labRequest(lab, operatorRequest("POST", "/drivers/31/erase"));
+    expect(erased.status).toBe(200);
+    const left = (await lab.sql`SELECT driver_id FROM events`) as { driver_id: number }[];
+    expect(left).toEqual([{ driver_id: 32 }]);
+    expect(await lab.sql`SELECT 1 FROM event_deliveries`).toHaveLength(1);
+    const [audit] =
+      (await lab.sql`SELECT detail FROM audit_events WHERE action = 'driver.erased'`) as {
+        detail: { events: number };
+      }[];
+    expect(audit?.detail.events).toBe(1);
+  });
+
   it("writes nothing at all while no endpoint wants the type", async () => {
     const lab = await newLab();
     await registerEndpoint(lab, "https://tms.fleet.example/hook", ["campaign.completed"]);

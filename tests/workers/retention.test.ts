@@ -428,17 +428,21 @@ describe("the retention purge", () => {
     });
 
     expect(report).toMatchObject({ calls: 100_000, transcriptTurns: 100_000, unfinished: false });
-    // 100 full batches, and one that finds nothing left; then one audit batch.
+    // 100 full batches, and one that finds nothing left; then one batch of old events (none
+    // here: one statement) and one audit batch.
     const statements = await statementsSent(scope);
     const callBatches = statements.filter((query) =>
       query.includes("UPDATE calls SET final_transcript = NULL"),
     );
     const auditBatches = statements.filter((query) => query.includes("DELETE FROM audit_events"));
+    const eventBatches = statements.filter((query) => query.includes("DELETE FROM events"));
     expect(callBatches).toHaveLength(101);
     expect(auditBatches).toHaveLength(1);
-    // Each batch is one transaction: its timeouts, then its one statement.
-    expect(statements).toHaveLength(2 * (callBatches.length + auditBatches.length));
-    expect(report.batches).toBe(102);
+    expect(eventBatches).toHaveLength(1);
+    // Each batch is one transaction: its timeouts, then its one statement (the events' one
+    // statement is its own transaction).
+    expect(statements).toHaveLength(2 * (callBatches.length + auditBatches.length) + 1);
+    expect(report.batches).toBe(103);
     // Every row lock of a batch lasts at most as long as its round trip: short, where one
     // statement for all 100,000 would hold them all for seconds.
     expect(report.longestBatchMs).toBeLessThan(3_000);
