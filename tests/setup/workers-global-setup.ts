@@ -10,7 +10,7 @@ import {
   postgresCallRowProbe,
   startElevenLabsSimulator,
 } from "../../scripts/lib/elevenlabs-simulator.ts";
-import { freePort, startPostgres } from "../../scripts/lib/embedded-postgres.ts";
+import { dropExitHooks, freePort, startPostgres } from "../../scripts/lib/embedded-postgres.ts";
 import { applyMigrations } from "../../scripts/lib/migrations.ts";
 import { startNeonHttpEndpoint } from "../../scripts/lib/neon-http-endpoint.ts";
 import { TEST_SECRETS } from "./test-secrets.ts";
@@ -60,6 +60,8 @@ export default async function setup(project: TestProject) {
   project.provide("faultControlUrl", faults.controlUrl);
 
   return async () => {
+    // Last word on the process's exit code: see dropExitHooks.
+    dropExitHooks();
     await lab.stop();
     await faults.stop();
     await simulator.stop();
