@@ -91,17 +91,21 @@ async function main() {
     log(`changes committed in ${Date.now() - started} ms; waiting for the receiver`);
 
     const deadline = Date.now() + 5 * 60_000;
-    while (arrivals.size < EVENTS || [...arrivals.values()].some((times) => times.length < 1)) {
-      if (Date.now() > deadline) break;
-      // The refused ones come back after 5 s.
-      const retried = [...arrivals.values()].filter((times) => times.length > 1).length;
-      if (arrivals.size >= EVENTS && retried >= refusals) break;
+    // Until every event arrived and every refused one came back (its retry is due 5 s later).
+    const settled = () => {
+      if (arrivals.size < EVENTS) return false;
+      let retried = 0;
+      for (const times of arrivals.values()) if (times.length > 1) retried += 1;
+      return retried >= refusals;
+    };
+    while (!settled() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await new Promise((resolve) => setTimeout(resolve, 2_000)); // anything sent twice shows now
 
     const { rows } = await client.query<{ id: string; committed: string }>(
-      "SELECT id, (extract(epoch FROM created_at) * 1000)::float8::text AS committed FROM events",
+      "SELECT id, (extract(epoch FROM created_at) * 1000)::float8::text AS committed FROM events WHERE driver_id <= $1",
+      [EVENTS],
     );
     const latencies: number[] = [];
     let lost = 0;
@@ -121,13 +125,61 @@ async function main() {
       if (!(Number.parseInt(row.id.slice(-4), 16) % REFUSE_ONE_IN === 0))
         latencies.push(delivered - committed);
     }
-    const requests = [...arrivals.values()].reduce((sum, times) => sum + times.length, 0);
-    const duplicates = requests - arrivals.size - refusals;
+    const burstReceived = arrivals.size;
+    const burstRequests = [...arrivals.values()].reduce((sum, times) => sum + times.length, 0);
+    // Then one change at a time, the queue idle: the latency of an event on its own.
+    const single: number[] = [];
+    for (let k = 1; k <= 20; k++) {
+      const i = EVENTS + k;
+      await client.query("INSERT INTO do_not_call (phone_number, reason) VALUES ($1, 'bench')", [
+        number(i),
+      ]);
+      const before = arrivals.size;
+      const response = await fetch(`${origin}/calls/batch`, {
+        method: "POST",
+        headers: api,
+        body: JSON.stringify({
+          drivers: [
+            {
+              driver_id: i,
+              phone_number: number(i),
+              driver_name: `Driver ${i}`,
+              violations: [
+                {
+                  code: "HOS_11H",
+                  description: "11-hour limit",
+                  occurred_at: "2026-11-20T14:05:00Z",
+                },
+              ],
+            },
+          ],
+        }),
+      });
+      await response.arrayBuffer();
+      const until = Date.now() + 10_000;
+      while (arrivals.size === before && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      const [latest] = (
+        await client.query<{ id: string; committed: string }>(
+          "SELECT id, (extract(epoch FROM created_at) * 1000)::float8::text AS committed FROM events WHERE driver_id = $1",
+          [i],
+        )
+      ).rows;
+      const arrived = latest ? arrivals.get(latest.id)?.[0] : undefined;
+      if (latest && arrived) single.push(arrived - Number(latest.committed));
+    }
+    single.sort((a, b) => a - b);
+    log(
+      `one event at a time, the queue idle (n=${single.length}): p50 ${percentile(single, 50).toFixed(0)} ms, max ${single.at(-1)?.toFixed(0)} ms from commit to receiver`,
+    );
+
+    const requests = burstRequests;
+    const duplicates = requests - burstReceived - refusals;
     latencies.sort((a, b) => a - b);
     const seconds = (lastArrival - firstCommit) / 1000;
-    log(`events written: ${rows.length}; received: ${arrivals.size}; requests: ${requests}`);
+    log(`events written: ${rows.length}; received: ${burstReceived}; requests: ${requests}`);
     log(
-      `delivered per second: ${(arrivals.size / seconds).toFixed(0)} (${arrivals.size} in ${seconds.toFixed(1)} s, first commit to last arrival)`,
+      `delivered per second: ${(burstReceived / seconds).toFixed(0)} (${burstReceived} in ${seconds.toFixed(1)} s, first commit to last arrival)`,
     );
     log(
       `commit -> receiver (events answered at once, n=${latencies.length}): p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${latencies.at(-1)?.toFixed(0)} ms`,
