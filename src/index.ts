@@ -25,6 +25,7 @@ import { DELIVERY_TIMEOUT_MS, sendDueEvents } from "./events/deliver";
 import { nudgeEventSender } from "./events/queue";
 import { deleteExpiredIdempotencyKeys } from "./http/idempotency";
 import { createLogger, describeError, type Logger } from "./http/log";
+import { deleteOldSessions } from "./operators/sessions";
 import { reconcileStuckCalls } from "./reconciler/reconcile";
 import { runRetention } from "./retention/purge";
 
@@ -175,7 +176,11 @@ export function createWorker(overrides: Partial<AppDeps> = {}) {
             batches: report.batches,
             longest_batch_ms: report.longestBatchMs,
             unfinished: report.unfinished,
+            events_deleted: report.events,
           });
+          // Console sessions a day past their end are of no use to anyone.
+          const sessions = await deleteOldSessions(background.db, deps.clock.now());
+          if (sessions > 0) log.info("console_sessions_deleted", { count: sessions });
           return;
         }
         const expired = await deleteExpiredIdempotencyKeys(background.db);

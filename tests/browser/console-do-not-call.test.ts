@@ -99,6 +99,19 @@ describe("the do-not-call page", () => {
       );
       expect(await page.$$(`::-p-aria([name="Remove ${number}"][role="button"])`)).toHaveLength(0);
       expect(await sql("SELECT 1 FROM do_not_call WHERE phone_number = $1", [number])).toEqual([]);
+      // Audited under the signed-in operator, with the reason given.
+      expect(
+        await sql(
+          "SELECT actor_kind, actor_name, detail->>'reason' AS reason FROM audit_events WHERE action = 'do_not_call.removed' AND subject_id = $1",
+          [number],
+        ),
+      ).toEqual([
+        {
+          actor_kind: "operator",
+          actor_name: "Test Operator",
+          reason: "The driver called the office to ask",
+        },
+      ]);
     } finally {
       await session.close();
     }

@@ -9,7 +9,7 @@ import {
 } from "cloudflare:test";
 import type { OutgoingWebhook } from "../../scripts/lib/elevenlabs-simulator";
 import type { AppDeps } from "../../src/app-env";
-import { DISPATCH_CRON, RECONCILER_CRON } from "../../src/crons";
+import { DISPATCH_CRON, RECONCILER_CRON, RETENTION_CRON } from "../../src/crons";
 import { createElevenLabsClient, type ElevenLabsClient } from "../../src/elevenlabs/client";
 import { signElevenLabsPayload } from "../../src/elevenlabs/signature";
 import type { Config, DispatchMessage, EventsMessage } from "../../src/env";
@@ -111,7 +111,10 @@ export async function consumeEvents(lab: Lab) {
 }
 
 /** Fires one of the Worker's crons and waits for it. */
-export async function fireCron(lab: Lab, cron: typeof DISPATCH_CRON | typeof RECONCILER_CRON) {
+export async function fireCron(
+  lab: Lab,
+  cron: typeof DISPATCH_CRON | typeof RECONCILER_CRON | typeof RETENTION_CRON,
+) {
   const ctx = createExecutionContext();
   await lab.worker.scheduled(
     { cron, scheduledTime: Date.now(), noRetry() {} } as ScheduledController,

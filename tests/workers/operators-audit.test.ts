@@ -5,11 +5,13 @@
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { SYSTEM_STAMP } from "../../src/audit/record";
+import { RETENTION_CRON } from "../../src/crons";
 import { createDatabase } from "../../src/db/client";
 import { addOperator, revokeOperator } from "../../src/operators/repository";
 import {
   createCampaign,
   driver,
+  fireCron,
   type Lab,
   labRequest,
   movableClock,
@@ -389,6 +391,19 @@ describe("console sessions", () => {
     expect((await labRequest(lab, page("/console", fays.cookie))).status).toBe(200);
     clock.advance(2_000);
     expect((await labRequest(lab, page("/console", fays.cookie))).status).toBe(303);
+  });
+
+  it("forgets sessions a day past their end, in the daily cron", async () => {
+    const clock = movableClock(new Date("2026-12-07T08:00:00Z"));
+    const lab = await newLab({ deps: { clock } });
+    const ivy = await newOperator(lab, "Ivy Chen");
+    await signIn(lab, ivy.token);
+    clock.advance(12 * 3_600_000 + 23 * 3_600_000);
+    await fireCron(lab, RETENTION_CRON);
+    expect(await lab.sql`SELECT 1 FROM console_sessions`).toHaveLength(1);
+    clock.advance(2 * 3_600_000);
+    await fireCron(lab, RETENTION_CRON);
+    expect(await lab.sql`SELECT 1 FROM console_sessions`).toEqual([]);
   });
 
   it("lands on the page first asked for, but only a page of this console", async () => {
