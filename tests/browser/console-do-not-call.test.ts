@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   BASE_URL,
   type BrowserNode,
+  checkPage,
   clickAndWait,
   closeSql,
   DESKTOP,
@@ -24,20 +25,6 @@ afterAll(async () => {
   await disconnectBrowser();
   await closeSql();
 });
-
-/** axe-core and no sideways scrolling at 1280 px and 390 px, with screenshots. */
-async function checkPage(page: Page, what: string, shot: string) {
-  for (const [width, viewport] of [
-    [1280, DESKTOP],
-    [390, PHONE],
-  ] as const) {
-    await page.setViewport(viewport);
-    expect(await seriousAxeFindings(page), `${what} at ${width} px`).toEqual([]);
-    expect(await sidewaysOverflow(page), `${what} at ${width} px`).toBeLessThanOrEqual(0);
-    await screenshot(page, `${shot}-${width}`);
-  }
-  await page.setViewport(DESKTOP);
-}
 
 describe("the do-not-call page", () => {
   it("adds a number with its reason, finds it by part of its number, and removes it after confirming, with a reason", async () => {

@@ -11,6 +11,7 @@ import {
   API_TOKEN,
   BASE_URL,
   type BrowserNode,
+  checkPage,
   clickAndWait,
   closeSql,
   DESKTOP,
@@ -51,19 +52,6 @@ async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-async function checkPage(page: Page, what: string, shot: string) {
-  for (const [width, viewport] of [
-    [1280, DESKTOP],
-    [390, PHONE],
-  ] as const) {
-    await page.setViewport(viewport);
-    expect(await seriousAxeFindings(page), `${what} at ${width} px`).toEqual([]);
-    expect(await sidewaysOverflow(page), `${what} at ${width} px`).toBeLessThanOrEqual(0);
-    await screenshot(page, `${shot}-${width}`);
-  }
-  await page.setViewport(DESKTOP);
 }
 
 describe("integrations", () => {

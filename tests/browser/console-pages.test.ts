@@ -10,6 +10,7 @@ import {
   type BrowserGlobals,
   type BrowserNode,
   CSV_HEADER,
+  checkPage,
   clickAndWait,
   closeSql,
   createCampaignByApi,
@@ -97,22 +98,6 @@ beforeAll(async () => {
   callSid = row?.call_sid ?? "";
   expect(callSid).not.toBe("");
 }, 60_000);
-
-async function checkPage(page: Page, what: string, shot?: string, fullPage = true) {
-  for (const [width, viewport] of [
-    [1280, DESKTOP],
-    [390, PHONE],
-  ] as const) {
-    await page.setViewport(viewport);
-    expect(await seriousAxeFindings(page), `${what} at ${width} px`).toEqual([]);
-    expect(
-      await sidewaysOverflow(page),
-      `${what} scrolls sideways at ${width} px`,
-    ).toBeLessThanOrEqual(0);
-    if (shot) await screenshot(page, `${shot}-${width}`, fullPage);
-  }
-  await page.setViewport(DESKTOP);
-}
 
 describe("every console page: accessible, and usable at 1280 px and 390 px", () => {
   it("sign-in, and sign-in refused", async () => {

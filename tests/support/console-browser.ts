@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import pg from "pg";
 import puppeteer, { type Browser, type BrowserContext, type Page } from "puppeteer-core";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import { addOperator } from "../../scripts/lib/operators.ts";
 import { TEST_OPERATOR, TEST_SECRETS } from "../setup/test-secrets";
 
@@ -237,4 +237,24 @@ export async function waitForCampaignEnd(id: string, timeoutMs = 30_000): Promis
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`campaign ${id} still RUNNING after ${timeoutMs} ms`);
+}
+
+/**
+ * The checks every page gets, at 1280 px and on a 390 px phone: no serious or critical
+ * axe-core finding, no sideways scrolling, and (when named) a screenshot of each.
+ */
+export async function checkPage(page: Page, what: string, shot?: string, fullPage = true) {
+  for (const [width, viewport] of [
+    [1280, DESKTOP],
+    [390, PHONE],
+  ] as const) {
+    await page.setViewport(viewport);
+    expect(await seriousAxeFindings(page), `${what} at ${width} px`).toEqual([]);
+    expect(
+      await sidewaysOverflow(page),
+      `${what} scrolls sideways at ${width} px`,
+    ).toBeLessThanOrEqual(0);
+    if (shot) await screenshot(page, `${shot}-${width}`, fullPage);
+  }
+  await page.setViewport(DESKTOP);
 }
